@@ -1,0 +1,21 @@
+# Every public header must compile on its own: one generated translation unit
+# per header, all in one object library so the check costs one target.
+file(GLOB_RECURSE pcnas_public_headers CONFIGURE_DEPENDS
+  RELATIVE ${PROJECT_SOURCE_DIR}/include ${PROJECT_SOURCE_DIR}/include/pcnas/*.hpp)
+set(pcnas_header_sources)
+foreach(header IN LISTS pcnas_public_headers)
+  string(MAKE_C_IDENTIFIER ${header} name)
+  set(source ${CMAKE_CURRENT_BINARY_DIR}/headers/${name}.cpp)
+  file(CONFIGURE OUTPUT ${source} CONTENT "#include <${header}>\n#include <${header}>\n")
+  list(APPEND pcnas_header_sources ${source})
+endforeach()
+add_library(pcnas_header_check OBJECT ${pcnas_header_sources})
+target_link_libraries(pcnas_header_check PRIVATE pcnas::pcnas)
+foreach(dep pcnas::eigen pcnas::io)
+  if(TARGET ${dep})
+    target_link_libraries(pcnas_header_check PRIVATE ${dep})
+  endif()
+endforeach()
+# Building the object library is the check; the test makes it visible in ctest.
+add_test(NAME headers_self_contained
+  COMMAND ${CMAKE_COMMAND} --build ${CMAKE_BINARY_DIR} --target pcnas_header_check)
