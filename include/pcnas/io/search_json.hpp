@@ -1,0 +1,84 @@
+// Search records and results as JSON: the pool, candidates, evaluations and final results, in
+// the shapes the event log and result files share. Non-finite numbers become null (JSON has
+// no NaN).
+#pragma once
+
+#include <filesystem>
+#include <span>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include <pcnas/io/atomic_file.hpp>
+#include <pcnas/search/callbacks.hpp>
+#include <pcnas/search/pc_nas.hpp>
+#include <pcnas/search/spos_evolution.hpp>
+
+namespace pcnas::io {
+
+inline nlohmann::json arch_to_json(std::span<const int> arch) { return nlohmann::json(std::vector<int>(arch.begin(), arch.end())); }
+
+inline nlohmann::json to_json(const search::pool_member& m) {
+  return {{"prefix", m.prefix}, {"potential", m.potential}, {"min_cost", m.min_cost}, {"mean_cost", m.mean_cost}};
+}
+
+inline nlohmann::json to_json(std::span<const search::pool_member> pool) {
+  nlohmann::json out = nlohmann::json::array();
+  for (const auto& m : pool) out.push_back(to_json(m));
+  return out;
+}
+
+inline nlohmann::json to_json(const search::scored_arch& s) {
+  return {{"arch", s.arch}, {"accuracy", s.accuracy}, {"cost", s.cost}};
+}
+
+inline nlohmann::json to_json(std::span<const search::scored_arch> list) {
+  nlohmann::json out = nlohmann::json::array();
+  for (const auto& s : list) out.push_back(to_json(s));
+  return out;
+}
+
+inline nlohmann::json to_json(const search::pc_nas_result& r) {
+  nlohmann::json history = nlohmann::json::array();
+  for (const auto& h : r.history)
+    history.push_back({{"layer", h.layer},
+                       {"steps_done", h.steps_done},
+                       {"candidates", h.candidates},
+                       {"mean_train_loss", h.mean_train_loss},
+                       {"pool", to_json(std::span<const search::pool_member>(h.pool))}});
+  return {{"algorithm", "pc_nas"},
+          {"best_arch", r.best_arch},
+          {"best_accuracy", r.best_accuracy},
+          {"predicted_cost", r.predicted_cost},
+          {"final_pool", to_json(std::span<const search::pool_member>(r.final_pool))},
+          {"steps_done", r.steps_done},
+          {"evaluations", r.evaluations},
+          {"resumed", r.resumed},
+          {"history", history}};
+}
+
+inline nlohmann::json to_json(const search::uniform_training_result& r) {
+  return {{"steps_done", r.steps_done}, {"mean_loss", r.mean_loss}, {"final_loss", r.final_loss}, {"resumed", r.resumed}};
+}
+
+// `algorithm` says which search produced it ("evolution", "random").
+inline nlohmann::json to_json(const search::arch_search_result& r, const std::string& algorithm) {
+  return {{"algorithm", algorithm},
+          {"best_arch", r.best_arch},
+          {"best_accuracy", r.best_accuracy},
+          {"predicted_cost", r.predicted_cost},
+          {"top", to_json(std::span<const search::scored_arch>(r.top))},
+          {"evaluations", r.evaluations},
+          {"generations", r.generations},
+          {"best_per_generation", r.best_per_generation},
+          {"exhausted", r.exhausted},
+          {"resumed", r.resumed}};
+}
+
+// A JSON document written atomically, pretty-printed.
+inline void save_json(const std::filesystem::path& path, const nlohmann::json& doc) {
+  write_file_atomically(path, doc.dump(2) + "\n");
+}
+
+}  // namespace pcnas::io
