@@ -49,7 +49,7 @@ class event_log {
            {"total_steps", i.total_steps},
            {"learning_rate", i.learning_rate},
            {"loss", i.loss},
-           {"arch", arch_to_json(i.arch)}});
+           {"arch", choices_to_json(i.arch)}});
   }
   void on_candidate(const search::candidate_info& i) {
     if (!options_.candidates) return;
@@ -75,7 +75,7 @@ class event_log {
     write({{"type", "evaluation"},
            {"index", i.index},
            {"budget", i.budget},
-           {"arch", arch_to_json(i.arch)},
+           {"arch", choices_to_json(i.arch)},
            {"accuracy", i.accuracy},
            {"cost", i.cost}});
   }

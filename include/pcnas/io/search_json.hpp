@@ -17,7 +17,8 @@
 
 namespace pcnas::io {
 
-inline nlohmann::json arch_to_json(std::span<const int> arch) { return nlohmann::json(std::vector<int>(arch.begin(), arch.end())); }
+// A runtime architecture (one choice index per layer) as a JSON array.
+inline nlohmann::json choices_to_json(std::span<const int> arch) { return nlohmann::json(std::vector<int>(arch.begin(), arch.end())); }
 
 inline nlohmann::json to_json(const search::pool_member& m) {
   return {{"prefix", m.prefix}, {"potential", m.potential}, {"min_cost", m.min_cost}, {"mean_cost", m.mean_cost}};
