@@ -8,6 +8,8 @@
 #include <nlohmann/json.hpp>
 
 #include <cstdio>
+#include <memory>
+#include <optional>
 
 namespace pcnas_cli {
 namespace {
@@ -81,7 +83,11 @@ void print_cost(const char* label, const pcnas::space::op_cost& c) {
               c.activation_bytes / 1e6);
 }
 
-}  // namespace
+struct info_options {
+  std::string space;
+  std::string arch;
+  bool json = false;
+};
 
 int run_info(const info_options& o) {
   return with_space(o.space, [&]<class S>(std::type_identity<S>) {
@@ -115,6 +121,20 @@ int run_info(const info_options& o) {
     }
     return 0;
   });
+}
+
+}  // namespace
+
+command add_info(CLI::App& app) {
+  auto o = std::make_shared<info_options>();
+  auto* cmd = app.add_subcommand("info", "Print a space's layers, shapes, choices and size, or an "
+                                         "architecture's MACs, parameters and activation memory");
+  cmd->add_option("space", o->space, "Search space or fixed network")->required();
+  cmd->add_option("--arch", o->arch, "An architecture of the space, e.g. \"k3e6 zero ...\"");
+  cmd->add_flag("--json", o->json,
+                "Print one JSON object (keys include macs, params, activation_bytes, num_architectures; "
+                "without --arch on a searchable space, the cost keys hold {min, max})");
+  return {cmd, [o] { return run_info(*o); }};
 }
 
 }  // namespace pcnas_cli

@@ -113,6 +113,7 @@ struct search_space;
 template <class Input, class... Fixed, class Body, int HeadChannels, int Classes>
 struct search_space<Input, stem<Fixed...>, Body, head<HeadChannels, Classes>> {
   using layer_list = typename detail::flatten<Body>::type;
+  using stem_list = type_list<Fixed...>;
   template <std::size_t I>
   using layer_at = type_at<I, layer_list>;
   template <std::size_t I>

@@ -1,0 +1,263 @@
+// supernet_trainer<Backend, Space>: a supernet bound to its data — a training stream, a fixed
+// set of batches for BN recalibration and a held-out validation subset. It models the search's
+// supernet contract (num_layers, num_choices, train_step, recalibrate, evaluate, save, load), and
+// it is also what trains a single architecture from scratch.
+#pragma once
+
+#include <pcnas/data/batcher.hpp>
+#include <pcnas/io/checksum.hpp>
+#include <pcnas/nn/loss.hpp>
+#include <pcnas/nn/optimizer.hpp>
+#include <pcnas/nn/supernet.hpp>
+
+#include <cstring>
+#include <cmath>
+#include <cstdint>
+#include <istream>
+#include <ostream>
+#include <span>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace pcnas::nn {
+
+struct trainer_options {
+  std::size_t batch_size = 128;
+  std::size_t eval_batch_size = 500;
+  std::size_t recalibration_batches = 4;   // training batches that set a path's BN statistics
+  std::size_t validation_images = 2000;    // of the held-out split, for evaluate()
+  std::uint64_t seed = 0;                  // weights, shuffling, augmentation
+  data::augmentation augment{};
+  cross_entropy_options loss{};
+  sgd_options sgd{};
+  batch_norm_options bn{};
+};
+
+/// A damaged, truncated or foreign state file.
+class state_error : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+template <class B, class Space>
+class supernet_trainer {
+ public:
+  using value_type = backend::value_type_t<B>;
+
+  /// `train` and `validation` must outlive the trainer; validation is never the test set.
+  supernet_trainer(B& b, const data::dataset& train, const data::dataset& validation, trainer_options o = {})
+      : backend_(&b), options_(check(o, train, validation)), ctx_(b),
+        net_(b, {.seed = o.seed, .bn = o.bn}), loss_(b, o.loss), sgd_(o.sgd),
+        train_(train, {.batch_size = o.batch_size, .seed = o.seed, .mode = data::batch_mode::train, .augment = o.augment}),
+        recalibration_(train, {.batch_size = o.batch_size, .seed = o.seed ^ 0x5ca1ab1eULL, .mode = data::batch_mode::train}),
+        validation_(&validation), labels_(b.allocate_labels(static_cast<backend::index>(
+                                      std::max(o.batch_size, o.eval_batch_size)))) {}
+
+  std::size_t num_layers() const noexcept { return Space::num_layers; }
+  std::size_t num_choices(std::size_t layer) const { return Space::num_choices.at(layer); }
+
+  /// One SGD step on the next training batch through `arch`; returns the mean loss.
+  double train_step(std::span<const int> arch, double learning_rate) {
+    B& b = *backend_;
+    const auto batch = train_.next();
+    auto logits = net_.forward(ctx_, upload(batch), arch, mode::train);
+    loss_.reset(b);
+    loss_.forward(b, logits, labels_);
+    auto dlogits = loss_.backward(ctx_, logits, labels_);
+    logits.reset();
+    net_.backward(ctx_, std::move(dlogits), arch);
+    const auto params = net_.parameters(arch);
+    sgd_.step(b, params, learning_rate);
+    const double loss = loss_.read(b).mean_loss();
+    if (!std::isfinite(loss))
+      throw std::runtime_error("the training loss is " + std::to_string(loss) + " at epoch " +
+                               std::to_string(batch.position.epoch) + ", batch " + std::to_string(batch.position.index) +
+                               ": lower the learning rate");
+    ++steps_;
+    return loss;
+  }
+
+  /// BN statistics of `arch`: reset, then the cumulative average over the same fixed training
+  /// batches every time (so that candidates are compared on equal terms).
+  void recalibrate(std::span<const int> arch) {
+    net_.reset_running_stats(*backend_, arch);
+    recalibration_.seek({0, 0});
+    for (std::size_t k = 0; k < options_.recalibration_batches; ++k)
+      (void)net_.forward(ctx_, upload(recalibration_.next()), arch, mode::recalibrate);
+  }
+
+  /// Accuracy of `arch` on the first validation_images of the held-out split.
+  double evaluate(std::span<const int> arch) {
+    return evaluate_on(arch, *validation_, options_.validation_images);
+  }
+
+  /// Accuracy and mean loss of `arch` on up to `max_images` of any data set (e.g. the test set,
+  /// for reporting a retrained model; the search never calls this with it).
+  loss_stats evaluate_stats(std::span<const int> arch, const data::dataset& ds, std::size_t max_images) {
+    B& b = *backend_;
+    data::batcher it(ds, {.batch_size = options_.eval_batch_size, .mode = data::batch_mode::eval});
+    const std::size_t total = std::min(max_images == 0 ? ds.count : max_images, ds.count);
+    loss_.reset(b);
+    for (std::size_t seen = 0; seen < total;) {
+      auto batch = it.next();
+      if (batch.size > total - seen) shrink(batch, total - seen);
+      auto logits = net_.forward(ctx_, upload(batch), arch, mode::eval);
+      loss_.forward(b, logits, labels_);
+      seen += batch.size;
+    }
+    return loss_.read(b);
+  }
+  double evaluate_on(std::span<const int> arch, const data::dataset& ds, std::size_t max_images = 0) {
+    return evaluate_stats(arch, ds, max_images).accuracy();
+  }
+
+  /// Inference forward passes of `arch` on a validation batch of `batch` images (for timing).
+  void forward_only(std::span<const int> arch, std::size_t batch) {
+    data::batcher it(*validation_, {.batch_size = batch, .mode = data::batch_mode::eval});
+    auto view = it.next();
+    (void)net_.forward(ctx_, upload(view), arch, mode::eval);
+  }
+
+  /// The whole state: weights, momenta, BN statistics, data-stream position. Framed with a magic,
+  /// a version and a checksum, so that load() refuses a damaged or foreign file.
+  void save(std::ostream& out) const {
+    std::string payload;
+    put_string(payload, std::string(space::space_name<Space>()));
+    put_u64(payload, steps_);
+    put_u64(payload, train_.position().epoch);
+    put_u64(payload, train_.position().index);
+    const auto state = save_state<B>(*backend_, net_.all_parameters(), net_.all_buffers(), {.momentum = true});
+    put_u64(payload, state.size());
+    put_u64(payload, sizeof(value_type));
+    payload.append(reinterpret_cast<const char*>(state.data()), state.size() * sizeof(value_type));
+    std::string header(magic);
+    put_u64(header, format_version);
+    put_u64(header, payload.size());
+    put_u64(header, io::fnv1a64(payload));
+    out.write(header.data(), static_cast<std::streamsize>(header.size()));
+    out.write(payload.data(), static_cast<std::streamsize>(payload.size()));
+    if (!out) throw state_error("could not write the supernet state");
+  }
+
+  void load(std::istream& in) {
+    std::string header(magic.size() + 24, '\0');
+    in.read(header.data(), static_cast<std::streamsize>(header.size()));
+    if (in.gcount() != static_cast<std::streamsize>(header.size()))
+      throw state_error("the supernet state is truncated: its header is incomplete");
+    if (std::string_view(header).substr(0, magic.size()) != magic)
+      throw state_error("not a pcnas supernet state (wrong magic number)");
+    std::size_t at = magic.size();
+    const auto version = get_u64(header, at), size = get_u64(header, at), checksum = get_u64(header, at);
+    if (version != format_version)
+      throw state_error("supernet state version " + std::to_string(version) + " is not supported (expected " +
+                        std::to_string(format_version) + ")");
+    std::string payload(size, '\0');
+    in.read(payload.data(), static_cast<std::streamsize>(size));
+    if (static_cast<std::uint64_t>(in.gcount()) != size)
+      throw state_error("the supernet state is truncated: expected " + std::to_string(size) + " bytes, got " +
+                        std::to_string(in.gcount()));
+    if (io::fnv1a64(payload) != checksum) throw state_error("the supernet state is damaged (checksum mismatch)");
+    at = 0;
+    const std::string space = get_string(payload, at);
+    if (space != space::space_name<Space>())
+      throw state_error("the supernet state is for space '" + space + "', expected '" +
+                        std::string(space::space_name<Space>()) + "'");
+    const auto steps = get_u64(payload, at), epoch = get_u64(payload, at), index = get_u64(payload, at);
+    const auto count = get_u64(payload, at), width = get_u64(payload, at);
+    if (width != sizeof(value_type) || payload.size() - at != count * width)
+      throw state_error("the supernet state holds values of another type or count");
+    std::vector<value_type> state(count);
+    std::memcpy(state.data(), payload.data() + at, count * width);
+    load_state<B>(*backend_, net_.all_parameters(), net_.all_buffers(), state, {.momentum = true});
+    train_.seek({epoch, index});
+    steps_ = steps;
+  }
+
+  supernet<B, Space>& net() noexcept { return net_; }
+  const supernet<B, Space>& net() const noexcept { return net_; }
+  context<B>& ctx() noexcept { return ctx_; }
+  const trainer_options& options() const noexcept { return options_; }
+  std::uint64_t steps() const noexcept { return steps_; }
+  std::size_t batches_per_epoch() const { return train_.batches_per_epoch(); }
+
+ private:
+  static constexpr std::string_view magic = "PCNASNET";
+  static constexpr std::uint64_t format_version = 1;
+
+  static const trainer_options& check(const trainer_options& o, const data::dataset& train,
+                                      const data::dataset& val) {
+    const auto& in = Space::input_shape;
+    for (const data::dataset* ds : {&train, &val})
+      if (ds->height != static_cast<std::size_t>(in.height) || ds->width != static_cast<std::size_t>(in.width) ||
+          ds->channels != static_cast<std::size_t>(in.channels) ||
+          ds->num_classes != static_cast<std::size_t>(Space::num_classes))
+        throw std::invalid_argument("the data (" + std::to_string(ds->channels) + "x" + std::to_string(ds->height) +
+                                    "x" + std::to_string(ds->width) + ", " + std::to_string(ds->num_classes) +
+                                    " classes) do not fit space '" + std::string(space::space_name<Space>()) + "'");
+    if (o.batch_size == 0 || o.eval_batch_size == 0)
+      throw std::invalid_argument("batch sizes must be positive");
+    if (val.count == 0) throw std::invalid_argument("the validation split is empty");
+    return o;
+  }
+
+  // The device-side copy of a host batch (images NHWC, labels int32).
+  activation<B> upload(const data::batch_view& batch) {
+    B& b = *backend_;
+    const act_shape s{static_cast<backend::index>(batch.size), static_cast<backend::index>(batch.height),
+                      static_cast<backend::index>(batch.width), static_cast<backend::index>(batch.channels)};
+    activation<B> x = ctx_.acquire(s);
+    if constexpr (std::is_same_v<value_type, float>) {
+      b.upload(batch.images, x.tensor());
+    } else {
+      std::vector<value_type> v(batch.images.begin(), batch.images.end());
+      b.upload(std::span<const value_type>(v), x.tensor());
+    }
+    label_host_.assign(batch.labels.begin(), batch.labels.end());
+    b.upload_labels(std::span<const std::int32_t>(label_host_), labels_);
+    return x;
+  }
+  static void shrink(data::batch_view& batch, std::size_t n) {
+    const std::size_t per_image = batch.height * batch.width * batch.channels;
+    batch.images = batch.images.first(n * per_image);
+    batch.labels = batch.labels.first(n);
+    batch.size = n;
+  }
+
+  static void put_u64(std::string& s, std::uint64_t v) {
+    for (int i = 0; i < 8; ++i) s.push_back(static_cast<char>((v >> (8 * i)) & 0xff));
+  }
+  static void put_string(std::string& s, const std::string& v) {
+    put_u64(s, v.size());
+    s += v;
+  }
+  static std::uint64_t get_u64(const std::string& s, std::size_t& at) {
+    if (at + 8 > s.size()) throw state_error("the supernet state is truncated");
+    std::uint64_t v = 0;
+    for (int i = 0; i < 8; ++i) v |= std::uint64_t{static_cast<unsigned char>(s[at + i])} << (8 * i);
+    at += 8;
+    return v;
+  }
+  static std::string get_string(const std::string& s, std::size_t& at) {
+    const auto n = get_u64(s, at);
+    if (n > s.size() - at) throw state_error("the supernet state is truncated");
+    std::string v = s.substr(at, n);
+    at += n;
+    return v;
+  }
+
+  B* backend_;
+  trainer_options options_;
+  mutable context<B> ctx_;
+  mutable supernet<B, Space> net_;
+  cross_entropy<B> loss_;
+  sgd<B> sgd_;
+  data::batcher train_;
+  data::batcher recalibration_;
+  const data::dataset* validation_;
+  backend::label_tensor_t<B> labels_;
+  std::vector<std::int32_t> label_host_;
+  std::uint64_t steps_ = 0;
+};
+
+}  // namespace pcnas::nn
