@@ -1,0 +1,344 @@
+// The tensor-backend contract: the primitives that pcnas's op modules need, forward and backward,
+// as a C++20 concept, plus the optional fused fast paths that the modules use when a backend has them.
+#pragma once
+
+#include <concepts>
+#include <cstddef>
+#include <cstdint>
+#include <span>
+#include <string>
+
+namespace pcnas::backend {
+
+// Element counts, shapes and offsets. Signed, as in Eigen and cuDNN, so that index arithmetic
+// (ih = oh*stride - pad + kh) needs no casts.
+using index = std::ptrdiff_t;
+
+// ---------------------------------------------------------------------------------------------
+// Layout conventions. A tensor is a flat buffer of `value_type` in backend memory; its logical
+// element order, which upload() and download() exchange with the host, is fixed here:
+//
+//   activations   NHWC: element (n, h, w, c) at ((n*H + h)*W + w)*C + c; channels contiguous.
+//                 A [batch, features] matrix (pooled features, logits) is NHWC with H = W = 1.
+//   dense conv    weights [kh][kw][in_c][out_c]      (HWIO)
+//   1×1 conv      weights [in_c][out_c]              (a GEMM: Y[rows, out] = X[rows, in] · W)
+//   depthwise     weights [kh][kw][c]
+//   linear        weights [in][out], bias [out]
+//   batch norm    gamma, beta, running mean, running variance, saved statistics: [c] each
+//   labels        int32 class indices [batch]
+//
+// A backend that prefers another physical layout keeps it behind its tensor type and converts
+// in upload/download; the library never touches elements on the host, it only moves whole
+// tensors with upload() and download().
+//
+// Execution model. Calls are issued in program order on the backend object's own stream or
+// context (the object is passed around as `B&`); they may run asynchronously, in that order.
+// download() returns only once the host span holds the data; synchronize() waits for all work
+// issued so far (for timing). Gradients are *written*, never accumulated, by backward calls,
+// except where an `accumulate` flag says otherwise. Elementwise calls (relu6, add, fill) allow
+// their output to alias an input.
+// ---------------------------------------------------------------------------------------------
+
+struct act_shape {
+  index n = 0, h = 0, w = 0, c = 0;
+  constexpr index rows() const noexcept { return n * h * w; }
+  constexpr index numel() const noexcept { return n * h * w * c; }
+  friend constexpr bool operator==(const act_shape&, const act_shape&) = default;
+};
+
+constexpr index conv_out_size(index in, index kernel, index stride, index pad) noexcept {
+  return (in + 2 * pad - kernel) / stride + 1;
+}
+
+// Dense k×k convolution, no bias (a batch norm follows). Used by the stem.
+struct conv2d_desc {
+  act_shape in;
+  index out_channels = 0;
+  index kernel = 3;
+  index stride = 1;
+  index pad = 1;
+  constexpr act_shape out() const noexcept {
+    return {in.n, conv_out_size(in.h, kernel, stride, pad), conv_out_size(in.w, kernel, stride, pad),
+            out_channels};
+  }
+  constexpr index weight_size() const noexcept { return kernel * kernel * in.c * out_channels; }
+};
+
+// 1×1 convolution with stride 1 over `rows` = n*h*w pixels, no bias.
+struct pointwise_desc {
+  index rows = 0;
+  index in_channels = 0;
+  index out_channels = 0;
+  constexpr index weight_size() const noexcept { return in_channels * out_channels; }
+};
+
+// Depthwise k×k convolution (one filter per channel), padding kernel/2, no bias; k is odd.
+struct depthwise_desc {
+  act_shape in;
+  index kernel = 3;
+  index stride = 1;
+  constexpr index pad() const noexcept { return kernel / 2; }
+  constexpr act_shape out() const noexcept {
+    return {in.n, conv_out_size(in.h, kernel, stride, pad()), conv_out_size(in.w, kernel, stride, pad()),
+            in.c};
+  }
+  constexpr index weight_size() const noexcept { return kernel * kernel * in.c; }
+};
+
+// Batch norm over `rows` samples of `channels` features (rows = n*h*w for activations).
+struct batch_norm_desc {
+  index rows = 0;
+  index channels = 0;
+  double epsilon = 1e-5;
+};
+
+// The tensors of one batch-norm layer, each [channels]. Which ones a call reads or writes is
+// stated at the call; the module that owns the layer owns all of them.
+template <class Tensor>
+struct batch_norm_tensors {
+  Tensor& gamma;
+  Tensor& beta;
+  Tensor& running_mean;
+  Tensor& running_var;
+  Tensor& saved_mean;     // batch mean of the last training forward
+  Tensor& saved_inv_std;  // 1/sqrt(batch variance + epsilon) of the last training forward
+  Tensor& grad_gamma;
+  Tensor& grad_beta;
+};
+
+// Fully connected layer with bias: Y[batch, out] = X[batch, in] · W + bias.
+struct linear_desc {
+  index batch = 0;
+  index in_features = 0;
+  index out_features = 0;
+};
+
+// Softmax cross-entropy against targets (1 - s)·onehot + s/classes (label smoothing s).
+struct cross_entropy_desc {
+  index batch = 0;
+  index classes = 0;
+  double label_smoothing = 0.1;
+};
+
+// One SGD step in PyTorch's formulation: g = grad + wd·w; m = μ·m + g;
+// w -= lr·(g + μ·m) with Nesterov, w -= lr·m without.
+struct sgd_desc {
+  index size = 0;
+  double learning_rate = 0.0;
+  double momentum = 0.9;
+  double weight_decay = 0.0;
+  bool nesterov = true;
+};
+
+// Traits: the types a backend exposes. Specialise to adapt a backend whose names differ.
+template <class B>
+struct backend_traits {
+  using value_type = typename B::value_type;
+  using tensor = typename B::tensor;
+  using label_tensor = typename B::label_tensor;
+};
+
+template <class B>
+using value_type_t = typename backend_traits<B>::value_type;
+template <class B>
+using tensor_t = typename backend_traits<B>::tensor;
+template <class B>
+using label_tensor_t = typename backend_traits<B>::label_tensor;
+template <class B>
+using bn_tensors_t = batch_norm_tensors<tensor_t<B>>;
+
+// ---------------------------------------------------------------------------------------------
+// The required members, one concept each, so that check_backend() can name what is missing.
+// ---------------------------------------------------------------------------------------------
+
+template <class B>
+concept has_types = requires {
+  typename backend_traits<B>::value_type;
+  typename backend_traits<B>::tensor;
+  typename backend_traits<B>::label_tensor;
+} && std::floating_point<value_type_t<B>> && std::movable<tensor_t<B>> &&
+                    std::default_initializable<tensor_t<B>> && std::movable<label_tensor_t<B>> &&
+                    std::default_initializable<label_tensor_t<B>>;
+
+template <class B>
+concept has_memory = has_types<B> && requires(B& b, tensor_t<B>& t, const tensor_t<B>& ct,
+                                              label_tensor_t<B>& l, index n, value_type_t<B> v,
+                                              std::span<const value_type_t<B>> in,
+                                              std::span<value_type_t<B>> out,
+                                              std::span<const std::int32_t> labels) {
+  { b.allocate(n) } -> std::same_as<tensor_t<B>>;
+  { b.allocate_labels(n) } -> std::same_as<label_tensor_t<B>>;
+  b.fill(n, v, t);
+  b.copy(n, ct, t);
+  b.upload(in, t);
+  b.download(ct, out);
+  b.upload_labels(labels, l);
+  b.synchronize();
+  { b.name() } -> std::convertible_to<std::string>;
+};
+
+template <class B>
+concept has_conv2d = has_types<B> && requires(B& b, const conv2d_desc& d, const tensor_t<B>& x,
+                                              tensor_t<B>& y) {
+  b.conv2d_forward(d, x, x, y);          // (desc, x, w, y)
+  b.conv2d_backward_data(d, x, x, y);    // (desc, dy, w, dx)
+  b.conv2d_backward_filter(d, x, x, y);  // (desc, x, dy, dw)
+};
+
+template <class B>
+concept has_pointwise = has_types<B> && requires(B& b, const pointwise_desc& d,
+                                                 const tensor_t<B>& x, tensor_t<B>& y, bool acc) {
+  b.pointwise_forward(d, x, x, y);             // (desc, x, w, y)
+  b.pointwise_backward_data(d, x, x, y, acc);  // (desc, dy, w, dx, accumulate): dx (+)= dy · Wᵀ
+  b.pointwise_backward_filter(d, x, x, y);     // (desc, x, dy, dw): dw = Xᵀ · dy
+};
+
+template <class B>
+concept has_depthwise = has_types<B> && requires(B& b, const depthwise_desc& d,
+                                                 const tensor_t<B>& x, tensor_t<B>& y) {
+  b.depthwise_forward(d, x, x, y);          // (desc, x, w, y)
+  b.depthwise_backward_data(d, x, x, y);    // (desc, dy, w, dx)
+  b.depthwise_backward_filter(d, x, x, y);  // (desc, x, dy, dw)
+};
+
+// Training forward: normalise with the batch statistics, store them in saved_mean/saved_inv_std,
+// and move the running statistics towards them: r = (1 - f)·r + f·batch, with the unbiased
+// batch variance. f = momentum (0.1) in training; f = 1/(k+1) on the k-th batch (from 0) of a
+// recalibration gives the cumulative average of k+1 batches.
+// Inference forward: normalise with the running statistics.
+// Backward (of the training forward): dx from dy and the saved statistics; writes grad_gamma
+// and grad_beta.
+template <class B>
+concept has_batch_norm = has_types<B> && requires(B& b, const batch_norm_desc& d, bn_tensors_t<B> bn,
+                                                  const tensor_t<B>& x, tensor_t<B>& y, double f) {
+  b.batch_norm_forward_train(d, bn, x, y, f);   // (desc, bn, x, y, running_factor)
+  b.batch_norm_forward_inference(d, bn, x, y);  // (desc, bn, x, y)
+  b.batch_norm_backward(d, bn, x, x, y);        // (desc, bn, x, dy, dx)
+};
+
+template <class B>
+concept has_elementwise = has_types<B> && requires(B& b, index n, const tensor_t<B>& x,
+                                                   tensor_t<B>& y) {
+  b.relu6_forward(n, x, y);         // y = min(max(x, 0), 6)
+  b.relu6_backward(n, x, x, y);     // (n, y, dy, dx): dx = dy where 0 < y < 6, else 0
+  b.add(n, x, x, y);                // (n, a, b, out): out = a + b
+};
+
+template <class B>
+concept has_pooling = has_types<B> && requires(B& b, const act_shape& s, const tensor_t<B>& x,
+                                               tensor_t<B>& y) {
+  b.global_avg_pool_forward(s, x, y);   // (shape of x, x, y[n, c])
+  b.global_avg_pool_backward(s, x, y);  // (shape of x, dy[n, c], dx)
+};
+
+template <class B>
+concept has_linear = has_types<B> && requires(B& b, const linear_desc& d, const tensor_t<B>& x,
+                                              tensor_t<B>& y) {
+  b.linear_forward(d, x, x, x, y);            // (desc, x, w, bias, y)
+  b.linear_backward_data(d, x, x, y);         // (desc, dy, w, dx)
+  b.linear_backward_params(d, x, x, y, y);    // (desc, x, dy, dw, dbias)
+};
+
+// Forward: stats[0] += sum over the batch of the loss, stats[1] += number of samples whose
+// largest logit is the label (ties: the first). Backward: dlogits of the *mean* loss.
+template <class B>
+concept has_cross_entropy = has_types<B> && requires(B& b, const cross_entropy_desc& d,
+                                                     const tensor_t<B>& x,
+                                                     const label_tensor_t<B>& labels,
+                                                     tensor_t<B>& y) {
+  b.softmax_cross_entropy_forward(d, x, labels, y);   // (desc, logits, labels, stats[2])
+  b.softmax_cross_entropy_backward(d, x, labels, y);  // (desc, logits, labels, dlogits)
+};
+
+template <class B>
+concept has_sgd = has_types<B> && requires(B& b, const sgd_desc& d, const tensor_t<B>& g,
+                                           tensor_t<B>& w) {
+  b.sgd_update(d, w, g, w);  // (desc, value, grad, momentum)
+};
+
+// The whole contract.
+template <class B>
+concept backend = has_types<B> && has_memory<B> && has_conv2d<B> && has_pointwise<B> &&
+                  has_depthwise<B> && has_batch_norm<B> && has_elementwise<B> && has_pooling<B> &&
+                  has_linear<B> && has_cross_entropy<B> && has_sgd<B>;
+
+// One readable error per missing part. Call as `static_assert(check_backend<B>());`.
+template <class B>
+consteval bool check_backend() {
+  static_assert(has_types<B>,
+                "A pcnas backend must name its types: `value_type` (float or double), `tensor` and "
+                "`label_tensor` (movable, default-constructible handles to backend memory), or "
+                "specialise pcnas::backend::backend_traits for it.");
+  static_assert(!has_types<B> || has_memory<B>,
+                "A pcnas backend must manage memory: allocate(n) and allocate_labels(n) returning "
+                "tensors, fill(n, value, t), copy(n, src, dst), upload(span<const value_type>, t), "
+                "download(t, span<value_type>), upload_labels(span<const int32_t>, labels), "
+                "synchronize() and name().");
+  static_assert(!has_types<B> || has_conv2d<B>,
+                "A pcnas backend must provide the dense convolution of the stem: "
+                "conv2d_forward(desc, x, w, y), conv2d_backward_data(desc, dy, w, dx) and "
+                "conv2d_backward_filter(desc, x, dy, dw), with a pcnas::backend::conv2d_desc.");
+  static_assert(!has_types<B> || has_pointwise<B>,
+                "A pcnas backend must provide the 1x1 convolution: pointwise_forward(desc, x, w, y), "
+                "pointwise_backward_data(desc, dy, w, dx, accumulate) and "
+                "pointwise_backward_filter(desc, x, dy, dw), with a pcnas::backend::pointwise_desc.");
+  static_assert(!has_types<B> || has_depthwise<B>,
+                "A pcnas backend must provide the depthwise convolution: "
+                "depthwise_forward(desc, x, w, y), depthwise_backward_data(desc, dy, w, dx) and "
+                "depthwise_backward_filter(desc, x, dy, dw), with a pcnas::backend::depthwise_desc.");
+  static_assert(!has_types<B> || has_batch_norm<B>,
+                "A pcnas backend must provide batch norm: batch_norm_forward_train(desc, bn, x, y, "
+                "running_factor), batch_norm_forward_inference(desc, bn, x, y) and "
+                "batch_norm_backward(desc, bn, x, dy, dx), with a pcnas::backend::batch_norm_desc "
+                "and pcnas::backend::batch_norm_tensors.");
+  static_assert(!has_types<B> || has_elementwise<B>,
+                "A pcnas backend must provide the elementwise ops: relu6_forward(n, x, y), "
+                "relu6_backward(n, y, dy, dx) and add(n, a, b, out).");
+  static_assert(!has_types<B> || has_pooling<B>,
+                "A pcnas backend must provide global average pooling: "
+                "global_avg_pool_forward(shape, x, y) and global_avg_pool_backward(shape, dy, dx).");
+  static_assert(!has_types<B> || has_linear<B>,
+                "A pcnas backend must provide the fully connected layer: "
+                "linear_forward(desc, x, w, bias, y), linear_backward_data(desc, dy, w, dx) and "
+                "linear_backward_params(desc, x, dy, dw, dbias).");
+  static_assert(!has_types<B> || has_cross_entropy<B>,
+                "A pcnas backend must provide the loss: softmax_cross_entropy_forward(desc, logits, "
+                "labels, stats) and softmax_cross_entropy_backward(desc, logits, labels, dlogits).");
+  static_assert(!has_types<B> || has_sgd<B>,
+                "A pcnas backend must provide the optimizer step: sgd_update(desc, value, grad, "
+                "momentum), with a pcnas::backend::sgd_desc.");
+  return backend<B>;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Optional fused fast paths, found by requires-expressions. Each has the meaning of the
+// unfused sequence written beside it, and the modules fall back to that sequence.
+// ---------------------------------------------------------------------------------------------
+
+// batch_norm_forward_* followed by relu6_forward; backward given the ReLU6 output y.
+template <class B>
+concept has_batch_norm_relu6 = has_types<B> && requires(B& b, const batch_norm_desc& d,
+                                                        bn_tensors_t<B> bn, const tensor_t<B>& x,
+                                                        tensor_t<B>& y, double f) {
+  b.batch_norm_relu6_forward_train(d, bn, x, y, f);   // (desc, bn, x, y, running_factor)
+  b.batch_norm_relu6_forward_inference(d, bn, x, y);  // (desc, bn, x, y)
+  b.batch_norm_relu6_backward(d, bn, x, x, x, y);     // (desc, bn, x, y, dy, dx)
+};
+
+// batch_norm_forward_* followed by add(residual): y = bn(x) + residual.
+template <class B>
+concept has_batch_norm_add = has_types<B> && requires(B& b, const batch_norm_desc& d,
+                                                      bn_tensors_t<B> bn, const tensor_t<B>& x,
+                                                      tensor_t<B>& y, double f) {
+  b.batch_norm_add_forward_train(d, bn, x, x, y, f);   // (desc, bn, x, residual, y, factor)
+  b.batch_norm_add_forward_inference(d, bn, x, x, y);  // (desc, bn, x, residual, y)
+};
+
+// depthwise_backward_data and depthwise_backward_filter in one pass over dy.
+template <class B>
+concept has_depthwise_backward = has_types<B> && requires(B& b, const depthwise_desc& d,
+                                                          const tensor_t<B>& x, tensor_t<B>& y) {
+  b.depthwise_backward(d, x, x, x, y, y);  // (desc, x, w, dy, dx, dw)
+};
+
+}  // namespace pcnas::backend

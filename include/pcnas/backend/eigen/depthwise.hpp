@@ -1,0 +1,349 @@
+// Depthwise k×k convolution of the Eigen backend. The work is split into (image, block of
+// `lanes` channels) items; each item copies its plane into a zero-padded, channel-block-major
+// buffer that stays in L1/L2, so that the inner loops are plain register-blocked FMAs over
+// `lanes` channels with no bounds checks: T output columns share every weight load, and for a
+// fixed kernel size the loads of neighbouring taps are shared too. Weight gradients are
+// accumulated per thread and summed in thread order.
+#pragma once
+
+#include <pcnas/backend/concept.hpp>
+#include <pcnas/backend/eigen/parallel.hpp>
+
+#include <algorithm>
+#include <cstring>
+#include <type_traits>
+
+namespace pcnas::backend::eigen::detail {
+
+// Copies channels [c0, c0 + valid) of an H×W×C NHWC plane into dst[(H + 2·pad)·(W + 2·pad)][lanes]:
+// zero border, zero lanes from `valid` on.
+inline void pack_plane(const float* src, index H, index W, index C, index c0, int valid, index pad,
+                       float* dst) {
+  const index Wp = W + 2 * pad;
+  const index Hp = H + 2 * pad;
+  // Border rows and columns only: the interior is overwritten below.
+  std::memset(dst, 0, static_cast<std::size_t>(pad * Wp * lanes) * sizeof(float));
+  std::memset(dst + (pad + H) * Wp * lanes, 0, static_cast<std::size_t>((Hp - pad - H) * Wp * lanes) * sizeof(float));
+  for (index h = 0; h < H; ++h) {
+    float* row = dst + (h + pad) * Wp * lanes;
+    std::memset(row, 0, static_cast<std::size_t>(pad * lanes) * sizeof(float));
+    std::memset(row + (pad + W) * lanes, 0, static_cast<std::size_t>(pad * lanes) * sizeof(float));
+    const float* s = src + h * W * C + c0;
+    float* d = row + pad * lanes;
+    if (valid == lanes) {
+      for (index w = 0; w < W; ++w) vstore(d + w * lanes, vload(s + w * C));
+    } else {
+      for (index w = 0; w < W; ++w) {
+        int l = 0;
+        for (; l < valid; ++l) d[w * lanes + l] = s[w * C + l];
+        for (; l < lanes; ++l) d[w * lanes + l] = 0.0f;
+      }
+    }
+  }
+}
+
+// Weights [kh][kw][c] → [block][tap][lanes], optionally with the taps reversed (for the
+// gradient of a stride-1 convolution, which is a convolution with the flipped kernel).
+inline void pack_weights(const float* w, index K, index C, bool flip, float* dst) {
+  const index taps = K * K;
+  const index blocks = (C + lanes - 1) / lanes;
+  for (index cb = 0; cb < blocks; ++cb)
+    for (index t = 0; t < taps; ++t) {
+      const index src_tap = flip ? taps - 1 - t : t;
+      for (int l = 0; l < lanes; ++l) {
+        const index c = cb * lanes + l;
+        dst[(cb * taps + t) * lanes + l] = c < C ? w[src_tap * C + c] : 0.0f;
+      }
+    }
+}
+
+inline void store_lanes(float* dst, vfloat v, int valid) {
+  if (valid == lanes) {
+    vstore(dst, v);
+  } else {
+    alignas(64) float tmp[lanes];
+    vstore(tmp, v);
+    for (int l = 0; l < valid; ++l) dst[l] = tmp[l];
+  }
+}
+
+// The chunk width T used along a row of `width` outputs, and the kernel sizes and strides with
+// unrolled kernels (others use the generic loops, KT = ST = 0).
+inline int chunk_width(index width) { return width % 7 == 0 ? 7 : width % 8 == 0 ? 8 : 4; }
+
+template <class F>
+void with_kernel(index k, index s, F&& f) {
+  using std::integral_constant;
+  if (s == 1 && k == 3) return f(integral_constant<int, 3>{}, integral_constant<int, 1>{});
+  if (s == 1 && k == 5) return f(integral_constant<int, 5>{}, integral_constant<int, 1>{});
+  if (s == 1 && k == 7) return f(integral_constant<int, 7>{}, integral_constant<int, 1>{});
+  if (s == 2 && k == 3) return f(integral_constant<int, 3>{}, integral_constant<int, 2>{});
+  if (s == 2 && k == 5) return f(integral_constant<int, 5>{}, integral_constant<int, 2>{});
+  if (s == 2 && k == 7) return f(integral_constant<int, 7>{}, integral_constant<int, 2>{});
+  return f(integral_constant<int, 0>{}, integral_constant<int, 0>{});
+}
+
+template <class F>
+void with_chunk(int t, F&& f) {
+  using std::integral_constant;
+  switch (t) {
+    case 8: return f(integral_constant<int, 8>{});
+    case 7: return f(integral_constant<int, 7>{});
+    case 4: return f(integral_constant<int, 4>{});
+    default: return f(integral_constant<int, 1>{});
+  }
+}
+
+// acc[t] = Σ_{kh,kw} xp[kh][(t·S + kw)] · w[kh][kw], rows starting at `x` with `Wp` columns.
+template <int KT, int ST, int T>
+[[gnu::always_inline]] inline void conv_chunk(const float* x, index Wp, const float* w, int k_rt, int s_rt,
+                                              vfloat* acc) {
+  const int K = KT > 0 ? KT : k_rt;
+  const int S = ST > 0 ? ST : s_rt;
+#pragma GCC unroll 8
+  for (int t = 0; t < T; ++t) acc[t] = vfloat{};
+#pragma GCC unroll 7
+  for (int kh = 0; kh < K; ++kh) {
+    const float* row = x + kh * Wp * lanes;
+#pragma GCC unroll 7
+    for (int kw = 0; kw < K; ++kw) {
+      const vfloat wv = vload(w + (kh * K + kw) * lanes);
+#pragma GCC unroll 8
+      for (int t = 0; t < T; ++t) acc[t] += vload(row + (t * S + kw) * lanes) * wv;
+    }
+  }
+}
+
+// One output plane of a channel block: out[oh][ow] = conv over the packed, padded plane `xp`.
+// Used for the forward (stride S) and for the data gradient of stride 1 (flipped weights).
+template <int KT, int ST>
+void conv_plane(const float* xp, index Wp, const float* w, int K, int S, index Ho, index Wo, float* out,
+                index C, int valid) {
+  const int T = chunk_width(Wo);
+  for (index oh = 0; oh < Ho; ++oh) {
+    const float* xrow = xp + oh * S * Wp * lanes;
+    float* orow = out + oh * Wo * C;
+    index ow = 0;
+    with_chunk(T, [&](auto tc) {
+      constexpr int TT = decltype(tc)::value;
+      for (; ow + TT <= Wo; ow += TT) {
+        vfloat acc[TT];
+        conv_chunk<KT, ST, TT>(xrow + ow * S * lanes, Wp, w, K, S, acc);
+        for (int t = 0; t < TT; ++t) store_lanes(orow + (ow + t) * C, acc[t], valid);
+      }
+    });
+    for (; ow < Wo; ++ow) {
+      vfloat acc[1];
+      conv_chunk<KT, ST, 1>(xrow + ow * S * lanes, Wp, w, K, S, acc);
+      store_lanes(orow + ow * C, acc[0], valid);
+    }
+  }
+}
+
+// Data gradient of a stride-2 convolution by gathering: input pixel (ih, iw) receives
+// dy[(ih+p-kh)/2][(iw+p-kw)/2]·w[kh][kw] for the taps of matching parity. Columns of one
+// parity are processed in chunks, where consecutive columns read consecutive dy columns.
+// `dyp` is dy padded by q on every side.
+template <int KT, int T>
+[[gnu::always_inline]] inline void s2_data_chunk(const float* dyp, index Wq, index q, const float* w, int k_rt,
+                                                 index ih, index iw0, vfloat* acc) {
+  const int K = KT > 0 ? KT : k_rt;
+  const int p = K / 2;
+#pragma GCC unroll 8
+  for (int t = 0; t < T; ++t) acc[t] = vfloat{};
+  for (int kh = static_cast<int>((ih + p) & 1); kh < K; kh += 2) {
+    const float* row = dyp + ((ih + p - kh) / 2 + q) * Wq * lanes;
+    for (int kw = static_cast<int>((iw0 + p) & 1); kw < K; kw += 2) {
+      const float* col = row + ((iw0 + p - kw) / 2 + q) * lanes;
+      const vfloat wv = vload(w + (kh * K + kw) * lanes);
+#pragma GCC unroll 8
+      for (int t = 0; t < T; ++t) acc[t] += vload(col + t * lanes) * wv;
+    }
+  }
+}
+
+template <int KT>
+void s2_data_plane(const float* dyp, index Wq, index q, const float* w, int K, index H, index W, float* dx,
+                   index C, int valid) {
+  for (index ih = 0; ih < H; ++ih) {
+    float* drow = dx + ih * W * C;
+    for (index parity = 0; parity < 2; ++parity) {
+      const index count = (W - parity + 1) / 2;  // columns parity, parity + 2, ...
+      const int T = chunk_width(count);
+      index j = 0;
+      with_chunk(T, [&](auto tc) {
+        constexpr int TT = decltype(tc)::value;
+        for (; j + TT <= count; j += TT) {
+          vfloat acc[TT];
+          s2_data_chunk<KT, TT>(dyp, Wq, q, w, K, ih, parity + 2 * j, acc);
+          for (int t = 0; t < TT; ++t) store_lanes(drow + (parity + 2 * (j + t)) * C, acc[t], valid);
+        }
+      });
+      for (; j < count; ++j) {
+        vfloat acc[1];
+        s2_data_chunk<KT, 1>(dyp, Wq, q, w, K, ih, parity + 2 * j, acc);
+        store_lanes(drow + (parity + 2 * j) * C, acc[0], valid);
+      }
+    }
+  }
+}
+
+// Weight gradient of one plane: dw[kh][kw] += Σ_{oh,ow} g[oh][ow] · xp[oh·S + kh][ow·S + kw].
+// `g` is dy of the block with row stride Wg (in pixels); `dw` is [tap][lanes].
+template <int KT, int ST>
+void filter_plane(const float* xp, index Wp, const float* g, index Wg, int K, int S, index Ho, index Wo,
+                  float* dw) {
+  if constexpr (KT > 0) {
+    const int T = chunk_width(Wo);
+    for (int kh = 0; kh < KT; ++kh) {
+      vfloat acc[KT];
+      for (int kw = 0; kw < KT; ++kw) acc[kw] = vfloat{};
+      for (index oh = 0; oh < Ho; ++oh) {
+        const float* xrow = xp + (oh * ST + kh) * Wp * lanes;
+        const float* grow = g + oh * Wg * lanes;
+        index ow = 0;
+        with_chunk(T, [&](auto tc) {
+          constexpr int TT = decltype(tc)::value;
+          for (; ow + TT <= Wo; ow += TT) {
+            vfloat gv[TT];
+#pragma GCC unroll 8
+            for (int t = 0; t < TT; ++t) gv[t] = vload(grow + (ow + t) * lanes);
+#pragma GCC unroll 7
+            for (int kw = 0; kw < KT; ++kw) {
+              vfloat s = acc[kw];
+#pragma GCC unroll 8
+              for (int t = 0; t < TT; ++t) s += gv[t] * vload(xrow + ((ow + t) * ST + kw) * lanes);
+              acc[kw] = s;
+            }
+          }
+        });
+        for (; ow < Wo; ++ow) {
+          const vfloat gv = vload(grow + ow * lanes);
+#pragma GCC unroll 7
+          for (int kw = 0; kw < KT; ++kw) acc[kw] += gv * vload(xrow + (ow * ST + kw) * lanes);
+        }
+      }
+      for (int kw = 0; kw < KT; ++kw) {
+        float* d = dw + (kh * KT + kw) * lanes;
+        vstore(d, vload(d) + acc[kw]);
+      }
+    }
+  } else {
+    for (int kh = 0; kh < K; ++kh)
+      for (int kw = 0; kw < K; ++kw) {
+        vfloat acc = vfloat{};
+        for (index oh = 0; oh < Ho; ++oh)
+          for (index ow = 0; ow < Wo; ++ow)
+            acc += vload(g + (oh * Wg + ow) * lanes) * vload(xp + ((oh * S + kh) * Wp + ow * S + kw) * lanes);
+        float* d = dw + (kh * K + kw) * lanes;
+        vstore(d, vload(d) + acc);
+      }
+  }
+}
+
+// Scratch slots per thread.
+inline constexpr int slot_x = 0, slot_dy = 1, slot_dw = 2, slot_w = 3;
+
+inline void depthwise_forward(int threads, scratch& ws, const depthwise_desc& d, const float* x, const float* w,
+                              float* y) {
+  const act_shape in = d.in, out = d.out();
+  const index K = d.kernel, S = d.stride, p = d.pad();
+  const index blocks = (in.c + lanes - 1) / lanes;
+  const index Hp = in.h + 2 * p, Wp = in.w + 2 * p;
+  float* wpk = ws.get(0, slot_w, blocks * K * K * lanes);
+  pack_weights(w, K, in.c, false, wpk);
+  with_kernel(K, S, [&](auto kc, auto sc) {
+    constexpr int KT = decltype(kc)::value, ST = decltype(sc)::value;
+    parallel_for(threads, in.n * blocks, 1, [&](index b, index e, int t) {
+      float* xp = ws.get(t, slot_x, Hp * Wp * lanes);
+      for (index item = b; item < e; ++item) {
+        const index n = item / blocks, cb = item % blocks;
+        const index c0 = cb * lanes;
+        const int valid = static_cast<int>(std::min<index>(lanes, in.c - c0));
+        pack_plane(x + n * in.h * in.w * in.c, in.h, in.w, in.c, c0, valid, p, xp);
+        conv_plane<KT, ST>(xp, Wp, wpk + cb * K * K * lanes, static_cast<int>(K), static_cast<int>(S), out.h,
+                           out.w, y + n * out.h * out.w * out.c + c0, out.c, valid);
+      }
+    });
+  });
+}
+
+// Both gradients in one pass over dy (either may be skipped with a null pointer).
+inline void depthwise_backward(int threads, scratch& ws, const depthwise_desc& d, const float* x, const float* w,
+                               const float* dy, float* dx, float* dw) {
+  const act_shape in = d.in, out = d.out();
+  const index K = d.kernel, S = d.stride, p = d.pad();
+  const index taps = K * K;
+  const index blocks = (in.c + lanes - 1) / lanes;
+  const index Hp = in.h + 2 * p, Wp = in.w + 2 * p;
+  // dy is padded by p for stride 1 (a convolution with the flipped kernel) and by q for the
+  // gather of other strides (enough for (ih + p - kh)/S to stay inside).
+  const index q = S == 1 ? p : p / S + 1;
+  const index Hq = out.h + 2 * q, Wq = out.w + 2 * q;
+  float* wpk = nullptr;
+  if (dx != nullptr) {
+    wpk = ws.get(0, slot_w, blocks * taps * lanes);
+    pack_weights(w, K, in.c, S == 1, wpk);
+  }
+  with_kernel(K, S, [&](auto kc, auto sc) {
+    constexpr int KT = decltype(kc)::value, ST = decltype(sc)::value;
+    const int parts = parallel_for(threads, in.n * blocks, 1, [&](index b, index e, int t) {
+      float* xp = dw != nullptr ? ws.get(t, slot_x, Hp * Wp * lanes) : nullptr;
+      float* gp = ws.get(t, slot_dy, Hq * Wq * lanes);
+      float* dwp = nullptr;
+      if (dw != nullptr) {
+        dwp = ws.get(t, slot_dw, blocks * taps * lanes);
+        std::memset(dwp, 0, static_cast<std::size_t>(blocks * taps * lanes) * sizeof(float));
+      }
+      for (index item = b; item < e; ++item) {
+        const index n = item / blocks, cb = item % blocks;
+        const index c0 = cb * lanes;
+        const int valid = static_cast<int>(std::min<index>(lanes, in.c - c0));
+        pack_plane(dy + n * out.h * out.w * out.c, out.h, out.w, out.c, c0, valid, q, gp);
+        if (dw != nullptr) {
+          pack_plane(x + n * in.h * in.w * in.c, in.h, in.w, in.c, c0, valid, p, xp);
+          filter_plane<KT, ST>(xp, Wp, gp + (q * Wq + q) * lanes, Wq, static_cast<int>(K), static_cast<int>(S),
+                               out.h, out.w, dwp + cb * taps * lanes);
+        }
+        if (dx != nullptr) {
+          float* dxn = dx + n * in.h * in.w * in.c + c0;
+          const float* wb = wpk + cb * taps * lanes;
+          if (S == 1) {
+            conv_plane<KT, 1>(gp, Wq, wb, static_cast<int>(K), 1, in.h, in.w, dxn, in.c, valid);
+          } else if (S == 2) {
+            s2_data_plane<KT>(gp, Wq, q, wb, static_cast<int>(K), in.h, in.w, dxn, in.c, valid);
+          } else {
+            // Any other stride: the plain gather, one pixel at a time.
+            for (index ih = 0; ih < in.h; ++ih)
+              for (index iw = 0; iw < in.w; ++iw) {
+                vfloat acc = vfloat{};
+                for (index kh = 0; kh < K; ++kh) {
+                  const index a = ih + p - kh;
+                  if (a % S != 0) continue;
+                  for (index kw = 0; kw < K; ++kw) {
+                    const index c = iw + p - kw;
+                    if (c % S != 0) continue;
+                    acc += vload(gp + ((a / S + q) * Wq + c / S + q) * lanes) * vload(wb + (kh * K + kw) * lanes);
+                  }
+                }
+                store_lanes(dxn + (ih * in.w + iw) * in.c, acc, valid);
+              }
+          }
+        }
+      }
+    });
+    if (dw != nullptr) {
+      // dw[tap][c] = Σ over threads of the partials [block][tap][lanes].
+      const float* first = ws.get(0, slot_dw, blocks * taps * lanes);
+      for (index tap = 0; tap < taps; ++tap)
+        for (index c = 0; c < in.c; ++c) {
+          const index at = ((c / lanes) * taps + tap) * lanes + c % lanes;
+          float s = first[at];
+          for (int t = 1; t < parts; ++t) s += ws.get(t, slot_dw, blocks * taps * lanes)[at];
+          dw[tap * in.c + c] = s;
+        }
+    }
+  });
+}
+
+}  // namespace pcnas::backend::eigen::detail

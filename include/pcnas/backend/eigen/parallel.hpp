@@ -1,0 +1,115 @@
+// Threading, scratch memory and the SIMD vector type of the Eigen backend.
+#pragma once
+
+#include <pcnas/backend/concept.hpp>
+
+#include <algorithm>
+#include <cstdlib>
+#include <cstring>
+#include <memory>
+#include <new>
+#include <utility>
+#include <vector>
+
+#if defined(_OPENMP)
+#include <omp.h>
+#endif
+
+#if !defined(__GNUC__)
+#error "pcnas's Eigen backend uses GCC/Clang vector extensions for its depthwise kernels"
+#endif
+
+namespace pcnas::backend::eigen::detail {
+
+// One SIMD register of floats: 16 lanes with AVX-512, 8 with AVX, else 4 (SSE, NEON).
+// Channels are processed in blocks of `lanes`. Build with -march=native (or -mavx2 -mfma) for
+// speed; the default x86-64 target has neither AVX nor FMA.
+#if defined(__AVX512F__)
+inline constexpr int lanes = 16;
+#elif defined(__AVX__)
+inline constexpr int lanes = 8;
+#else
+inline constexpr int lanes = 4;
+#endif
+typedef float vfloat __attribute__((vector_size(lanes * sizeof(float))));
+
+[[gnu::always_inline]] inline vfloat vload(const float* p) noexcept {
+  vfloat v;
+  std::memcpy(&v, p, sizeof v);
+  return v;
+}
+[[gnu::always_inline]] inline void vstore(float* p, vfloat v) noexcept { std::memcpy(p, &v, sizeof v); }
+[[gnu::always_inline]] inline vfloat vbroadcast(float x) noexcept { return vfloat{} + x; }
+[[gnu::always_inline]] inline vfloat vmin(vfloat a, vfloat b) noexcept { return a < b ? a : b; }
+[[gnu::always_inline]] inline vfloat vmax(vfloat a, vfloat b) noexcept { return a > b ? a : b; }
+
+struct aligned_free {
+  void operator()(float* p) const noexcept { std::free(p); }
+};
+using aligned_floats = std::unique_ptr<float[], aligned_free>;
+
+inline aligned_floats allocate_floats(index n) {
+  const std::size_t bytes = (static_cast<std::size_t>(std::max<index>(n, 1)) * sizeof(float) + 63) / 64 * 64;
+  void* p = std::aligned_alloc(64, bytes);
+  if (p == nullptr) throw std::bad_alloc();
+  return aligned_floats(static_cast<float*>(p));
+}
+
+// Scratch memory per thread, grown on demand and kept between calls.
+class scratch {
+ public:
+  float* get(int thread, int slot, index n) {
+    auto& s = slots_[static_cast<std::size_t>(thread) * slots_per_thread + static_cast<std::size_t>(slot)];
+    if (s.size < n) {
+      s.data = allocate_floats(n);
+      s.size = n;
+    }
+    return s.data.get();
+  }
+  void resize_threads(int threads) { slots_.resize(static_cast<std::size_t>(threads) * slots_per_thread); }
+  static constexpr int slots_per_thread = 4;
+
+ private:
+  struct slot {
+    aligned_floats data;
+    index size = 0;
+  };
+  std::vector<slot> slots_;
+};
+
+// [begin, end) of part `t` of `parts` near-equal parts of [0, n).
+inline std::pair<index, index> split(index n, int t, int parts) noexcept {
+  const index q = n / parts, r = n % parts;
+  const index begin = t * q + std::min<index>(t, r);
+  return {begin, begin + q + (t < r ? 1 : 0)};
+}
+
+// Runs f(thread, threads) on `threads` threads (or once, serially, without OpenMP or when
+// the work is too small to be worth waking them).
+template <class F>
+void parallel(int threads, F&& f) {
+#if defined(_OPENMP)
+  if (threads > 1) {
+#pragma omp parallel num_threads(threads)
+    f(omp_get_thread_num(), omp_get_num_threads());
+    return;
+  }
+#endif
+  f(0, 1);
+}
+
+// Splits [0, n) statically over the threads: f(begin, end, part). Returns the number of parts,
+// so that per-part partial results can be summed afterwards in part order.
+template <class F>
+int parallel_for(int threads, index n, index min_per_thread, F&& f) {
+  const int t = static_cast<int>(std::clamp<index>(n / std::max<index>(min_per_thread, 1), 1, threads));
+  int parts = 1;
+  parallel(t, [&](int thread, int count) {
+    if (thread == 0) parts = count;
+    const auto [b, e] = split(n, thread, count);
+    f(b, e, thread);
+  });
+  return parts;
+}
+
+}  // namespace pcnas::backend::eigen::detail

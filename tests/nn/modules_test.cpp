@@ -1,0 +1,257 @@
+// The op modules (stem, MBConv of every kind, head) over any backend: gradients against finite
+// differences on the naive double backend, and the Eigen backend against the naive one.
+#include <pcnas/backend/eigen.hpp>
+#include <pcnas/nn/conv_bn_relu6.hpp>
+#include <pcnas/nn/head.hpp>
+#include <pcnas/nn/loss.hpp>
+#include <pcnas/nn/mbconv.hpp>
+
+#include "support/naive_backend.hpp"
+#include "support/nn_testing.hpp"
+
+#include <doctest/doctest.h>
+
+#include <string>
+
+using namespace testing_nn;
+namespace nn = pcnas::nn;
+
+using naive = user_naive::backend<double>;
+using fast = pcnas::backend::eigen::backend;
+
+namespace {
+
+constexpr double fd_tol = 1e-6;
+constexpr double cmp_tol = 1e-4;
+
+// Finite differences of L = Σ R·module(x) (training mode) against backward(R), for the input
+// (when the module returns its gradient) and every parameter.
+template <class M>
+void check_module_gradients(nn::context<naive>& ctx, M& m, act_shape in_shape, std::uint64_t seed,
+                            const std::string& what, bool has_dx = true) {
+  pcnas::rng r(seed);
+  host x = random_host(r, in_shape.numel(), -1.5, 2.0);
+  const act_shape out = m.output_shape(in_shape.n);
+  const host R = random_host(r, out.numel());
+  auto loss = [&] {
+    auto y = m.forward(ctx, put_activation(ctx, x, in_shape), nn::mode::train);
+    m.release();
+    return dot(get_activation(ctx, y), R);
+  };
+  auto y = m.forward(ctx, put_activation(ctx, x, in_shape), nn::mode::train);
+  y.reset();
+  auto dx = m.backward(ctx, put_activation(ctx, R, out));
+  if (has_dx) {
+    REQUIRE(static_cast<bool>(dx));
+    check_gradient(loss, x, get_activation(ctx, dx), [] {}, what + " dx", fd_tol);
+  }
+  dx.reset();
+  for (auto* p : m.parameters()) {
+    host v = p->value.data;
+    const host analytic = p->grad.data;
+    check_gradient(loss, v, analytic, [&] { p->value.data = v; }, what + " " + p->name, fd_tol);
+  }
+}
+
+}  // namespace
+
+TEST_CASE("modules on the naive backend: gradients match finite differences") {
+  naive b;
+  nn::context<naive> ctx(b);
+  pcnas::rng init(7);
+
+  SUBCASE("stem, stride 1 and 2") {
+    for (ix stride : {1, 2}) {
+      CAPTURE(stride);
+      nn::conv_bn_relu6<naive> stem(b, {.in_channels = 2, .height = 6, .width = 5, .out_channels = 4, .kernel = 3,
+                                        .stride = stride, .input_gradient = true},
+                                    init);
+      check_module_gradients(ctx, stem, {2, 6, 5, 2}, 100 + stride, "stem");
+    }
+  }
+  SUBCASE("MBConv of every kind") {
+    struct kind {
+      ix in, out, h, k, e, s;
+      const char* name;
+    };
+    const kind kinds[] = {
+        {4, 4, 5, 3, 3, 1, "k3e3 stride 1 with residual"},
+        {4, 6, 5, 5, 3, 1, "k5e3 stride 1 without residual (C != C')"},
+        {4, 6, 7, 7, 3, 2, "k7e3 stride 2"},
+        {4, 4, 5, 3, 1, 1, "k3e1 stride 1 with residual (no expansion)"},
+        {4, 6, 6, 5, 1, 2, "k5e1 stride 2 (no expansion)"},
+        {3, 3, 5, 7, 6, 1, "k7e6 stride 1 with residual"},
+    };
+    for (const kind& k : kinds) {
+      CAPTURE(k.name);
+      nn::mbconv<naive> m(b, {.in_channels = k.in, .height = k.h, .width = k.h, .out_channels = k.out,
+                              .kernel = k.k, .expansion = k.e, .stride = k.s},
+                          init);
+      CHECK(m.has_residual() == (k.s == 1 && k.in == k.out));
+      CHECK(m.has_expansion() == (k.e != 1));
+      check_module_gradients(ctx, m, {2, k.h, k.h, k.in}, 200 + static_cast<std::uint64_t>(k.k * 10 + k.e), k.name);
+    }
+  }
+  SUBCASE("head") {
+    nn::head<naive> h(b, {.in_channels = 4, .height = 3, .width = 3, .features = 8, .classes = 5}, init);
+    check_module_gradients(ctx, h, {3, 3, 3, 4}, 300, "head");
+  }
+  CHECK(ctx.pool().in_use_elements() == 0);
+}
+
+TEST_CASE("a whole path (stem, two MBConvs, head, loss): gradients match finite differences") {
+  naive b;
+  nn::context<naive> ctx(b);
+  pcnas::rng init(8);
+  nn::conv_bn_relu6<naive> stem(b, {.in_channels = 1, .height = 8, .width = 8, .out_channels = 4}, init);
+  nn::mbconv<naive> l1(b, {.in_channels = 4, .height = 8, .width = 8, .out_channels = 6, .kernel = 3, .expansion = 3,
+                           .stride = 2},
+                       init);
+  nn::mbconv<naive> l2(b, {.in_channels = 6, .height = 4, .width = 4, .out_channels = 6, .kernel = 5, .expansion = 6,
+                           .stride = 1},
+                       init);
+  nn::head<naive> head(b, {.in_channels = 6, .height = 4, .width = 4, .features = 12, .classes = 3}, init);
+  nn::cross_entropy<naive> ce(b);
+  pcnas::rng r(9);
+  const act_shape in{4, 8, 8, 1};
+  const host x = random_host(r, in.numel());
+  auto labels = b.allocate_labels(4);
+  const std::vector<std::int32_t> lab{0, 2, 1, 2};
+  b.upload_labels(lab, labels);
+  auto forward = [&](nn::mode m) {
+    auto a = stem.forward(ctx, put_activation(ctx, x, in), m);
+    a = l1.forward(ctx, std::move(a), m);
+    a = l2.forward(ctx, std::move(a), m);
+    return head.forward(ctx, std::move(a), m);
+  };
+  auto loss = [&] {
+    auto logits = forward(nn::mode::train);
+    stem.release();
+    l1.release();
+    l2.release();
+    head.release();
+    ce.reset(b);
+    ce.forward(b, logits, labels);
+    return ce.read(b).mean_loss();
+  };
+  auto logits = forward(nn::mode::train);
+  auto d = ce.backward(ctx, logits, labels);
+  logits.reset();
+  d = head.backward(ctx, std::move(d));
+  d = l2.backward(ctx, std::move(d));
+  d = l1.backward(ctx, std::move(d));
+  d = stem.backward(ctx, std::move(d));
+  CHECK_FALSE(static_cast<bool>(d));  // the stem gives no input gradient by default
+  CHECK(ctx.pool().in_use_elements() == 0);
+  for (auto list : {stem.parameters(), l1.parameters(), l2.parameters(), head.parameters()})
+    for (auto* p : list) {
+      host v = p->value.data;
+      const host analytic = p->grad.data;
+      check_gradient(loss, v, analytic, [&] { p->value.data = v; }, "path " + p->name, fd_tol, 1e-6, 24);
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Eigen against naive, whole modules
+// ---------------------------------------------------------------------------------------------
+
+namespace {
+
+struct named {
+  std::string name;
+  host values;
+};
+
+template <class B, class M>
+std::vector<named> module_run(B& b, M& m, act_shape in, const host& x, const host& g) {
+  nn::context<B> ctx(b);
+  std::vector<named> out;
+  // Training forward and backward.
+  auto y = m.forward(ctx, put_activation(ctx, x, in), nn::mode::train);
+  out.push_back({"train output", get_activation(ctx, y)});
+  y.reset();
+  auto dx = m.backward(ctx, put_activation(ctx, g, m.output_shape(in.n)));
+  if (dx) out.push_back({"dx", get_activation(ctx, dx)});
+  dx.reset();
+  for (auto* p : m.parameters()) out.push_back({"grad " + p->name, get(b, p->grad, p->size)});
+  for (auto* s : m.buffers()) out.push_back({"train " + s->name, get(b, s->value, s->size)});
+  // Inference with the running statistics.
+  out.push_back({"eval output", get_activation(ctx, m.forward(ctx, put_activation(ctx, x, in), nn::mode::eval))});
+  // Recalibration: output with batch statistics, running stats = this batch's.
+  m.reset_running_stats(b);
+  out.push_back({"recalibrate output",
+                 get_activation(ctx, m.forward(ctx, put_activation(ctx, x, in), nn::mode::recalibrate))});
+  for (auto* s : m.buffers()) out.push_back({"recalibrated " + s->name, get(b, s->value, s->size)});
+  CHECK(ctx.pool().in_use_elements() == 0);
+  return out;
+}
+
+// The batch norms of the expansion and of the depthwise convolution feed another batch norm,
+// which is invariant to their scale and (away from borders and clipping) their shift, so the
+// gradients of their γ and β are sums that cancel to a small fraction of their terms; float
+// rounding of the terms then shows at ~1e-4 of the result even in a float loop that sums in
+// double. They get 2e-3; everything else 1e-4.
+inline double module_tolerance(const std::string& name) {
+  const bool inner_bn = name.find("grad expand_bn") == 0 || name.find("grad depthwise_bn") == 0;
+  return inner_bn ? 2e-3 : cmp_tol;
+}
+
+template <class Make>
+void compare_module(Make make, act_shape in, std::uint64_t seed, const std::string& what) {
+  naive nb;
+  fast fb({.threads = 2});
+  pcnas::rng init_n(seed), init_f(seed);  // the same seed: the same initial weights
+  auto mn = make(nb, init_n);
+  auto mf = make(fb, init_f);
+  pcnas::rng r(seed + 1);
+  const host x = as_float(random_host(r, in.numel(), -1, 2));
+  const host g = as_float(random_host(r, mn.output_shape(in.n).numel()));
+  const auto want = module_run(nb, mn, in, x, g);
+  const auto got = module_run(fb, mf, in, x, g);
+  REQUIRE(got.size() == want.size());
+  for (std::size_t i = 0; i < want.size(); ++i)
+    expect_close(got[i].values, want[i].values, module_tolerance(want[i].name), what + ": " + want[i].name);
+}
+
+}  // namespace
+
+TEST_CASE("eigen backend: whole modules agree with the naive backend") {
+  SUBCASE("stem") {
+    compare_module(
+        [](auto& b, pcnas::rng& r) {
+          using B = std::remove_reference_t<decltype(b)>;
+          return nn::conv_bn_relu6<B>(b, {.in_channels = 1, .height = 28, .width = 28, .out_channels = 16}, r);
+        },
+        {3, 28, 28, 1}, 40, "stem");
+  }
+  SUBCASE("MBConv at fmnist shapes") {
+    struct kind {
+      ix in, out, h, k, e, s, n;
+    };
+    const kind kinds[] = {
+        {16, 24, 28, 7, 3, 2, 2}, {24, 24, 14, 5, 6, 1, 3}, {24, 40, 14, 3, 6, 2, 3}, {40, 40, 7, 7, 6, 1, 4},
+        {40, 80, 7, 5, 3, 1, 4},  {80, 80, 7, 3, 6, 1, 4},  {24, 24, 14, 3, 1, 1, 3}, {16, 24, 28, 5, 1, 2, 2},
+    };
+    for (const kind& k : kinds) {
+      const std::string name = "MBConv " + std::to_string(k.in) + "->" + std::to_string(k.out) + " k" +
+                               std::to_string(k.k) + "e" + std::to_string(k.e) + " s" + std::to_string(k.s);
+      CAPTURE(name);
+      compare_module(
+          [&](auto& b, pcnas::rng& r) {
+            using B = std::remove_reference_t<decltype(b)>;
+            return nn::mbconv<B>(b, {.in_channels = k.in, .height = k.h, .width = k.h, .out_channels = k.out,
+                                     .kernel = k.k, .expansion = k.e, .stride = k.s},
+                                 r);
+          },
+          {k.n, k.h, k.h, k.in}, 50 + static_cast<std::uint64_t>(k.k * 100 + k.e * 10 + k.s), name);
+    }
+  }
+  SUBCASE("head") {
+    compare_module(
+        [](auto& b, pcnas::rng& r) {
+          using B = std::remove_reference_t<decltype(b)>;
+          return nn::head<B>(b, {.in_channels = 80, .height = 7, .width = 7, .features = 256, .classes = 10}, r);
+        },
+        {6, 7, 7, 80}, 60, "head");
+  }
+}
