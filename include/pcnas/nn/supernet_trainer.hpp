@@ -124,6 +124,7 @@ class supernet_trainer {
   void save(std::ostream& out) const {
     std::string payload;
     put_string(payload, std::string(space::space_name<Space>()));
+    put_u64(payload, options_.seed);
     put_u64(payload, steps_);
     put_u64(payload, train_.position().epoch);
     put_u64(payload, train_.position().index);
@@ -163,6 +164,11 @@ class supernet_trainer {
     if (space != space::space_name<Space>())
       throw state_error("the supernet state is for space '" + space + "', expected '" +
                         std::string(space::space_name<Space>()) + "'");
+    const auto seed = get_u64(payload, at);
+    if (seed != options_.seed)
+      throw state_error("the supernet state was written with seed " + std::to_string(seed) +
+                        ", this trainer has seed " + std::to_string(options_.seed) +
+                        ": its data stream would differ");
     const auto steps = get_u64(payload, at), epoch = get_u64(payload, at), index = get_u64(payload, at);
     const auto count = get_u64(payload, at), width = get_u64(payload, at);
     if (width != sizeof(value_type) || payload.size() - at != count * width)
