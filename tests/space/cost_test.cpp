@@ -42,3 +42,13 @@ TEST_CASE("the fmnist paths cost what the reference measurements assume") {
   CHECK(cost::max_macs_arch_cost<fmnist>().macs == largest.macs);
   CHECK(cost::min_macs_arch_cost<fmnist>().macs == smallest.macs);
 }
+
+TEST_CASE("the analytic costs as an additive model predict what arch_cost sums") {
+  using presets::fmnist;
+  const auto model = cost::analytic_model<fmnist>(cost::analytic_measure::macs);
+  const auto arch = space::parse_arch<fmnist>("k3e6 k5e3 k7e6 zero k3e3 k5e6 zero k7e3");
+  CHECK(model.predict(arch) == doctest::Approx(cost::arch_cost<fmnist>(arch).macs / 1e6).epsilon(1e-12));
+  CHECK(model.min_total() == doctest::Approx(cost::min_macs_arch_cost<fmnist>().macs / 1e6).epsilon(1e-12));
+  const auto params = cost::analytic_model<fmnist>(cost::analytic_measure::params);
+  CHECK(params.predict(arch) == doctest::Approx(cost::arch_cost<fmnist>(arch).params / 1e6).epsilon(1e-12));
+}

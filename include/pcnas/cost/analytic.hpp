@@ -2,6 +2,7 @@
 // from the compile-time per-(layer, choice) tables with the stem and the head.
 #pragma once
 
+#include <pcnas/cost/table.hpp>
 #include <pcnas/space/arch.hpp>
 
 #include <cstddef>
@@ -49,6 +50,29 @@ template <class Space>
     total += best;
   }
   return total;
+}
+
+/// Which analytic cost an additive model counts.
+enum class analytic_measure { macs, params, activation_bytes };
+
+/// The analytic costs as a runtime additive model (in millions), so that a search can be
+/// constrained by MACs or parameters exactly as by latency.
+template <class Space>
+[[nodiscard]] additive_cost_model analytic_model(analytic_measure measure = analytic_measure::macs) {
+  const auto pick = [measure](const op_cost& c) {
+    const auto v = measure == analytic_measure::macs     ? c.macs
+                   : measure == analytic_measure::params ? c.params
+                                                         : c.activation_bytes;
+    return static_cast<double>(v) / 1e6;
+  };
+  additive_cost_model m;
+  m.name = measure == analytic_measure::macs ? "macs" : measure == analytic_measure::params ? "params" : "activation_bytes";
+  m.unit = measure == analytic_measure::activation_bytes ? "MB" : "M";
+  m.fixed = pick(fixed_cost<Space>());
+  m.per_layer.resize(Space::num_layers);
+  for (std::size_t l = 0; l < Space::num_layers; ++l)
+    for (std::size_t c = 0; c < Space::num_choices[l]; ++c) m.per_layer[l].push_back(pick(Space::choice_costs[l][c]));
+  return m;
 }
 
 }  // namespace pcnas::cost

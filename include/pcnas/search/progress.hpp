@@ -85,13 +85,21 @@ class progress_printer {
     return buf;
   }
 
+  static std::string format_rate(double r) {
+    char buf[32];
+    std::snprintf(buf, sizeof buf, r >= 100 ? "%.0f" : "%.1f", r);
+    return buf;
+  }
+
   std::string format(std::size_t done, double elapsed_s, std::string_view detail) const {
     const double units = static_cast<double>(done - std::min(done, start_done_));
-    const double rate = elapsed_s > 0.0 ? units / elapsed_s : 0.0;
+    // No rate until it means something: one unit in a few milliseconds is not a rate.
+    const double rate = elapsed_s >= 0.5 ? units / elapsed_s : 0.0;
     const double left = static_cast<double>(total_ > done ? total_ - done : 0);
     const double pct = total_ ? 100.0 * static_cast<double>(done) / static_cast<double>(total_) : 100.0;
     char head[160];
-    std::snprintf(head, sizeof head, "%s %zu/%zu %5.1f%% %.1f/s ETA %s", label_.c_str(), done, total_, pct, rate,
+    std::snprintf(head, sizeof head, "%s %zu/%zu %5.1f%% %s/s ETA %s", label_.c_str(), done, total_, pct,
+                  rate > 0.0 ? format_rate(rate).c_str() : "?",
                   rate > 0.0 ? format_duration(left / rate).c_str() : "?");
     std::string line = head;
     if (!detail.empty()) {
@@ -146,6 +154,7 @@ class progress_callback {
     printer_.update(i.step + 1, detail);
   }
   void on_pool_update(const pool_info& i) {
+    phase_.clear();  // the next interval starts its own rate and ETA
     char line[160];
     std::snprintf(line, sizeof line, "pool step %zu/%zu: %zu candidates, best potential %.4f (min cost %.4g), %zu evaluations",
                   i.layer + 1, i.num_layers, i.candidates, i.pool.empty() ? 0.0 : i.pool.front().potential,
