@@ -334,6 +334,57 @@ concept has_batch_norm_add = has_types<B> && requires(B& b, const batch_norm_des
   b.batch_norm_add_forward_inference(d, bn, x, x, y);  // (desc, bn, x, residual, y)
 };
 
+// A whole MBConv block (METHOD.md §4) in one call, so that a backend can fuse across its ops:
+// 1×1 expansion + BN + ReLU6 (absent when expansion == 1), k×k depthwise (stride s) + BN + ReLU6,
+// 1×1 projection + BN, plus x when s = 1 and C = C'.
+struct mbconv_desc {
+  act_shape in;
+  index out_channels = 0;
+  index kernel = 3;
+  index expansion = 6;
+  index stride = 1;
+  double epsilon = 1e-5;
+  constexpr index hidden() const noexcept { return in.c * expansion; }
+  constexpr bool expands() const noexcept { return expansion != 1; }
+  constexpr bool residual() const noexcept { return stride == 1 && in.c == out_channels; }
+  constexpr depthwise_desc depthwise() const noexcept { return {{in.n, in.h, in.w, hidden()}, kernel, stride}; }
+  constexpr act_shape hidden_in() const noexcept { return {in.n, in.h, in.w, hidden()}; }
+  constexpr act_shape hidden_out() const noexcept { return depthwise().out(); }
+  constexpr act_shape out() const noexcept {
+    act_shape o = hidden_out();
+    o.c = out_channels;
+    return o;
+  }
+};
+
+// The block's parameters, gradients and batch-norm tensors; the expansion's are null when
+// expansion == 1.
+template <class Tensor>
+struct mbconv_tensors {
+  Tensor* expand_weight;
+  Tensor* expand_grad;
+  batch_norm_tensors<Tensor>* expand_bn;
+  Tensor& depthwise_weight;
+  Tensor& depthwise_grad;
+  batch_norm_tensors<Tensor> depthwise_bn;
+  Tensor& project_weight;
+  Tensor& project_grad;
+  batch_norm_tensors<Tensor> project_bn;
+};
+
+// Forward: y = block(x). Writes the pre-normalisation tensors z1 = x·W_expand [hidden_in]
+// (untouched when expansion == 1), z2 = depthwise(a1) [hidden_out] and z3 = a2·W_project [out],
+// which are all that backward needs besides x. training: batch statistics, saved and moved into
+// the running statistics with `running_factor` (as batch_norm_forward_train); otherwise the
+// running statistics. Backward (of a training forward): dx and every gradient; dx may be the
+// same tensor as dy when the block expands.
+template <class B>
+concept has_fused_mbconv = has_types<B> && requires(B& b, const mbconv_desc& d, mbconv_tensors<tensor_t<B>> t,
+                                                    const tensor_t<B>& x, tensor_t<B>& y, bool training, double f) {
+  b.mbconv_forward(d, t, training, f, x, y, y, y, y);  // (desc, t, training, factor, x, z1, z2, z3, y)
+  b.mbconv_backward(d, t, x, x, x, x, x, y);           // (desc, t, x, z1, z2, z3, dy, dx)
+};
+
 // depthwise_backward_data and depthwise_backward_filter in one pass over dy.
 template <class B>
 concept has_depthwise_backward = has_types<B> && requires(B& b, const depthwise_desc& d,

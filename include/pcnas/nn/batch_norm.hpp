@@ -121,15 +121,20 @@ class batch_norm {
     b.batch_norm_backward(d, bn, x, dy, dx);
   }
 
- private:
+ // The layer's tensors as the backend takes them.
   backend::bn_tensors_t<B> tensors() {
     return {gamma_.value,  beta_.value,    running_mean_.value, running_var_.value,
             saved_mean_,   saved_inv_std_, gamma_.grad,         beta_.grad};
   }
-  double factor(mode m) {
+  // The running-average factor of a forward in mode m (training or recalibration); a
+  // recalibration forward counts its batch.
+  double running_factor(mode m) {
     if (m == mode::recalibrate) return 1.0 / static_cast<double>(++batches_tracked_);
     return options_.momentum;
   }
+
+ private:
+  double factor(mode m) { return running_factor(m); }
 
   index channels_;
   batch_norm_options options_;

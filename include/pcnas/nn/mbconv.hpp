@@ -56,6 +56,7 @@ class mbconv {
 
   activation<B> forward(context<B>& ctx, activation<B> x, mode m) {
     detail::check_input("mbconv", x.shape(), cfg_.height, cfg_.width, cfg_.in_channels);
+    if constexpr (backend::has_fused_mbconv<B>) return forward_fused(ctx, std::move(x), m);
     B& b = ctx.backend();
     const index n = x.shape().n;
     const act_shape in = x.shape();
@@ -109,6 +110,7 @@ class mbconv {
     if (dy.shape() != out) throw std::invalid_argument("pcnas::nn::mbconv::backward: dy has the wrong shape");
     saved s = std::move(saved_);
     saved_ = {};
+    if constexpr (backend::has_fused_mbconv<B>) return backward_fused(ctx, std::move(s), std::move(dy));
 
     activation<B> dz3 = ctx.acquire(out);
     project_bn_.backward(ctx, out.rows(), s.z3.tensor(), s.z3.tensor(), dy.tensor(), dz3.tensor(),
@@ -190,6 +192,63 @@ class mbconv {
   }
 
  private:
+  struct saved {
+    activation<B> x, z1, a1, z2, a2, z3;  // a1 and a2 stay empty on the fused path
+  };
+
+  backend::mbconv_desc fused_desc(index batch) const {
+    return {{batch, cfg_.height, cfg_.width, cfg_.in_channels}, cfg_.out_channels, cfg_.kernel, cfg_.expansion,
+            cfg_.stride, cfg_.bn.epsilon};
+  }
+
+  // The backend's whole-block path: it keeps x, z1, z2 and z3 only.
+  activation<B> forward_fused(context<B>& ctx, activation<B> x, mode m) {
+    B& b = ctx.backend();
+    const auto d = fused_desc(x.shape().n);
+    activation<B> z1 = has_expansion() ? ctx.acquire(d.hidden_in()) : activation<B>{};
+    activation<B> z2 = ctx.acquire(d.hidden_out());
+    activation<B> z3 = ctx.acquire(d.out());
+    activation<B> y = ctx.acquire(d.out());
+    const bool training = m != mode::eval;
+    double factor = 0.0;
+    if (training) {
+      factor = project_bn_.running_factor(m);
+      depthwise_bn_.running_factor(m);
+      if (expand_bn_) expand_bn_->running_factor(m);
+    }
+    auto ebn = expand_bn_ ? std::optional<backend::bn_tensors_t<B>>(expand_bn_->tensors()) : std::nullopt;
+    b.mbconv_forward(d, fused_tensors(ebn), training, factor, x.tensor(), has_expansion() ? z1.tensor() : z2.tensor(),
+                     z2.tensor(), z3.tensor(), y.tensor());
+    if (m == mode::train)
+      saved_ = {std::move(x), std::move(z1), {}, std::move(z2), {}, std::move(z3)};
+    else
+      saved_ = {};
+    return y;
+  }
+
+  activation<B> backward_fused(context<B>& ctx, saved s, activation<B> dy) {
+    B& b = ctx.backend();
+    const auto d = fused_desc(s.x.shape().n);
+    // dx may take over dy's tensor (same shape) when the block expands and no one else holds dy.
+    activation<B> dx = has_expansion() && has_residual() && dy.unique() ? dy : ctx.acquire(s.x.shape());
+    auto ebn = expand_bn_ ? std::optional<backend::bn_tensors_t<B>>(expand_bn_->tensors()) : std::nullopt;
+    b.mbconv_backward(d, fused_tensors(ebn), s.x.tensor(), has_expansion() ? s.z1.tensor() : s.x.tensor(),
+                      s.z2.tensor(), s.z3.tensor(), dy.tensor(), dx.tensor());
+    return dx;
+  }
+
+  backend::mbconv_tensors<backend::tensor_t<B>> fused_tensors(std::optional<backend::bn_tensors_t<B>>& ebn) {
+    return {expand_ ? &expand_->value : nullptr,
+            expand_ ? &expand_->grad : nullptr,
+            ebn ? &*ebn : nullptr,
+            depthwise_.value,
+            depthwise_.grad,
+            depthwise_bn_.tensors(),
+            project_.value,
+            project_.grad,
+            project_bn_.tensors()};
+  }
+
   static const config& checked(const config& c) {
     if (c.kernel < 1 || c.kernel % 2 == 0)
       throw std::invalid_argument("pcnas::nn::mbconv: the depthwise kernel must be odd and positive");
@@ -221,9 +280,6 @@ class mbconv {
     }
   }
 
-  struct saved {
-    activation<B> x, z1, a1, z2, a2, z3;
-  };
   config cfg_;
   index hidden_;
   std::optional<parameter<B>> expand_;

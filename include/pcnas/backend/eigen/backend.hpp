@@ -7,6 +7,7 @@
 #include <pcnas/backend/eigen/conv2d.hpp>
 #include <pcnas/backend/eigen/depthwise.hpp>
 #include <pcnas/backend/eigen/gemm.hpp>
+#include <pcnas/backend/eigen/mbconv.hpp>
 #include <pcnas/backend/eigen/ops.hpp>
 #include <pcnas/backend/eigen/parallel.hpp>
 #include <pcnas/backend/eigen/tensor.hpp>
@@ -41,6 +42,7 @@ class backend {
     (void)n;
 #endif
     ws_.resize_threads(std::max(threads_, 1));
+    big_.resize_threads(1);
   }
 
   std::string name() const {
@@ -187,6 +189,26 @@ class backend {
                                  residual.data());
   }
 
+  // --- the fused MBConv ---------------------------------------------------------------------
+  void mbconv_forward(const mbconv_desc& d, mbconv_tensors<tensor> t, bool training, double factor, const tensor& x,
+                      tensor& z1, tensor& z2, tensor& z3, tensor& y) {
+    need(x, d.in.numel(), "mbconv_forward");
+    if (d.expands()) need(z1, d.hidden_in().numel(), "mbconv_forward");
+    need(z2, d.hidden_out().numel(), "mbconv_forward");
+    need(z3, d.out().numel(), "mbconv_forward");
+    need(y, d.out().numel(), "mbconv_forward");
+    detail::mbconv_forward(threads_, ws_, d, ptrs(d, t), training, factor, x.data(), z1.data(), z2.data(), z3.data(),
+                           y.data());
+  }
+  void mbconv_backward(const mbconv_desc& d, mbconv_tensors<tensor> t, const tensor& x, const tensor& z1,
+                       const tensor& z2, const tensor& z3, const tensor& dy, tensor& dx) {
+    need(dy, d.out().numel(), "mbconv_backward");
+    need(dx, d.in.numel(), "mbconv_backward");
+    if (d.expands()) need(z1, d.hidden_in().numel(), "mbconv_backward");
+    detail::mbconv_backward(threads_, ws_, big_, d, ptrs(d, t), x.data(), z1.data(), z2.data(), z3.data(), dy.data(),
+                            dx.data());
+  }
+
   // --- elementwise, pooling, linear, loss, optimizer -----------------------------------------
   void relu6_forward(index n, const tensor& x, tensor& y) {
     need(x, n, "relu6_forward");
@@ -275,11 +297,28 @@ class backend {
             bn.saved_mean.data(), bn.saved_inv_std.data(), bn.grad_gamma.data(),   bn.grad_beta.data()};
   }
 
+  static detail::mbconv_ptrs ptrs(const mbconv_desc& d, mbconv_tensors<tensor>& t) {
+    if (d.expands() && (t.expand_weight == nullptr || t.expand_grad == nullptr || t.expand_bn == nullptr))
+      throw std::invalid_argument("pcnas eigen backend: an expanding MBConv needs its expansion tensors");
+    const detail::bn_ptrs none{};
+    return {d.expands() ? t.expand_weight->data() : nullptr,
+            d.expands() ? t.expand_grad->data() : nullptr,
+            d.expands() ? ptrs(*t.expand_bn) : none,
+            t.depthwise_weight.data(),
+            t.depthwise_grad.data(),
+            ptrs(t.depthwise_bn),
+            t.project_weight.data(),
+            t.project_grad.data(),
+            ptrs(t.project_bn)};
+  }
+
   int threads_ = 1;
   detail::scratch ws_;
+  detail::scratch big_;  // the two hidden-size gradients of a fused MBConv backward
 };
 
 static_assert(check_backend<backend>());
-static_assert(has_batch_norm_relu6<backend> && has_batch_norm_add<backend> && has_depthwise_backward<backend>);
+static_assert(has_batch_norm_relu6<backend> && has_batch_norm_add<backend> && has_depthwise_backward<backend> &&
+              has_fused_mbconv<backend>);
 
 }  // namespace pcnas::backend::eigen

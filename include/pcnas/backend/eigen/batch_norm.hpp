@@ -46,7 +46,9 @@ struct moments {
   }
 };
 
-// Moments of rows [b, e) of x[rows][C]; `tmp` holds 2·C floats, `dtmp` 2·C doubles.
+// Moments of rows [b, e) of x[rows][C]; `tmp` holds 2·C floats, `dtmp` 2·C doubles. Each chunk
+// is summed one block of channels at a time with the accumulators in registers; the chunk is
+// small enough (≤ 8192 values) that its second pass reads from L1.
 inline void chunked_moments(const float* x, index b, index e, index C, moments& out, float* tmp, double* dtmp) {
   const index R = bn_chunk_rows(C);
   float* cm = tmp;
@@ -54,23 +56,31 @@ inline void chunked_moments(const float* x, index b, index e, index C, moments& 
   for (index r0 = b; r0 < e; r0 += R) {
     const index r1 = std::min(e, r0 + R);
     const float inv = 1.0f / static_cast<float>(r1 - r0);
-    std::fill(cm, cm + C, 0.0f);
-    std::fill(cq, cq + C, 0.0f);
-    for (index r = r0; r < r1; ++r) {
-      const float* xr = x + r * C;
-      for (index c = 0; c < C; ++c) cm[c] += xr[c];
-    }
-    for (index c = 0; c < C; ++c) cm[c] *= inv;
-    for (index r = r0; r < r1; ++r) {
-      const float* xr = x + r * C;
-      for (index c = 0; c < C; ++c) {
-        const float d = xr[c] - cm[c];
-        cq[c] += d * d;
+    index c = 0;
+    for (; c + lanes <= C; c += lanes) {
+      vfloat s = vfloat{};
+      for (index r = r0; r < r1; ++r) s += vload(x + r * C + c);
+      const vfloat m = s * inv;
+      vfloat q = vfloat{};
+      for (index r = r0; r < r1; ++r) {
+        const vfloat d = vload(x + r * C + c) - m;
+        q += d * d;
       }
+      vstore(cm + c, m);
+      vstore(cq + c, q);
     }
-    for (index c = 0; c < C; ++c) {
-      dtmp[c] = cm[c];
-      dtmp[C + c] = cq[c];
+    for (; c < C; ++c) {
+      float s = 0.0f;
+      for (index r = r0; r < r1; ++r) s += x[r * C + c];
+      const float m = s * inv;
+      float q = 0.0f;
+      for (index r = r0; r < r1; ++r) q += (x[r * C + c] - m) * (x[r * C + c] - m);
+      cm[c] = m;
+      cq[c] = q;
+    }
+    for (index k = 0; k < C; ++k) {
+      dtmp[k] = cm[k];
+      dtmp[C + k] = cq[k];
     }
     out.merge(r1 - r0, dtmp, dtmp + C);
   }
@@ -89,21 +99,35 @@ inline void bn_affine(index C, const float* gamma, const float* beta, const floa
 enum class bn_epilogue { none, relu6, add };
 
 // y = epilogue(x·scale + shift), parallel over rows.
+template <bn_epilogue Ep>
+inline void bn_apply_rows(index b, index e, index C, const float* x, const float* scale, const float* shift,
+                          const float* residual, float* y) {
+  const vfloat zero = vfloat{}, six = vbroadcast(6.0f);
+  for (index r = b; r < e; ++r) {
+    const float* xr = x + r * C;
+    float* yr = y + r * C;
+    index c = 0;
+    for (; c + lanes <= C; c += lanes) {
+      vfloat v = vload(xr + c) * vload(scale + c) + vload(shift + c);
+      if constexpr (Ep == bn_epilogue::relu6) v = vmin(vmax(v, zero), six);
+      if constexpr (Ep == bn_epilogue::add) v += vload(residual + r * C + c);
+      vstore(yr + c, v);
+    }
+    for (; c < C; ++c) {
+      float v = xr[c] * scale[c] + shift[c];
+      if constexpr (Ep == bn_epilogue::relu6) v = std::min(std::max(v, 0.0f), 6.0f);
+      if constexpr (Ep == bn_epilogue::add) v += residual[r * C + c];
+      yr[c] = v;
+    }
+  }
+}
+
 inline void bn_apply(int threads, index rows, index C, const float* x, const float* scale, const float* shift,
                      bn_epilogue ep, const float* residual, float* y) {
   parallel_for(threads, rows, 64, [&](index b, index e, int) {
-    for (index r = b; r < e; ++r) {
-      const float* xr = x + r * C;
-      float* yr = y + r * C;
-      if (ep == bn_epilogue::relu6) {
-        for (index c = 0; c < C; ++c) yr[c] = std::min(std::max(xr[c] * scale[c] + shift[c], 0.0f), 6.0f);
-      } else if (ep == bn_epilogue::add) {
-        const float* rr = residual + r * C;
-        for (index c = 0; c < C; ++c) yr[c] = xr[c] * scale[c] + shift[c] + rr[c];
-      } else {
-        for (index c = 0; c < C; ++c) yr[c] = xr[c] * scale[c] + shift[c];
-      }
-    }
+    if (ep == bn_epilogue::relu6) bn_apply_rows<bn_epilogue::relu6>(b, e, C, x, scale, shift, residual, y);
+    else if (ep == bn_epilogue::add) bn_apply_rows<bn_epilogue::add>(b, e, C, x, scale, shift, residual, y);
+    else bn_apply_rows<bn_epilogue::none>(b, e, C, x, scale, shift, residual, y);
   });
 }
 
@@ -149,53 +173,106 @@ inline void bn_forward_inference(int threads, const batch_norm_desc& d, const bn
   bn_apply(threads, d.rows, C, x, affine.data(), affine.data() + C, ep, residual, y);
 }
 
+// The ReLU6 mask from the pre-normalisation input: 0 < x·scale + shift < 6, computed exactly as
+// the forward computed its output.
+[[gnu::always_inline]] inline vfloat relu6_pass(vfloat x, vfloat scale, vfloat shift, vfloat g) {
+  const vfloat z = x * scale + shift;
+  return ((z > 0.0f) & (z < 6.0f)) ? g : vfloat{};
+}
+[[gnu::always_inline]] inline float relu6_pass(float x, float scale, float shift, float g) {
+  const float z = x * scale + shift;
+  return (z > 0.0f && z < 6.0f) ? g : 0.0f;
+}
+
+// Per chunk of rows [r0, r1): s1 += Σ g, s2 += Σ g·(x − mean), g = dy (masked by the ReLU6).
+template <bool Relu6>
+inline void bn_backward_sums(index r0, index r1, index C, const float* x, const float* dy, const float* scale,
+                             const float* shift, const float* mean, double* s1, double* s2) {
+  index c = 0;
+  for (; c + lanes <= C; c += lanes) {
+    [[maybe_unused]] vfloat sc{}, sh{};
+    if constexpr (Relu6) {
+      sc = vload(scale + c);
+      sh = vload(shift + c);
+    }
+    const vfloat mu = vload(mean + c);
+    vfloat a1 = vfloat{}, a2 = vfloat{};
+    for (index r = r0; r < r1; ++r) {
+      const vfloat xv = vload(x + r * C + c);
+      vfloat g = vload(dy + r * C + c);
+      if constexpr (Relu6) g = relu6_pass(xv, sc, sh, g);
+      a1 += g;
+      a2 += g * (xv - mu);
+    }
+    for (int l = 0; l < lanes; ++l) {
+      s1[c + l] += a1[l];
+      s2[c + l] += a2[l];
+    }
+  }
+  for (; c < C; ++c) {
+    float a1 = 0.0f, a2 = 0.0f;
+    for (index r = r0; r < r1; ++r) {
+      const float xv = x[r * C + c];
+      float g = dy[r * C + c];
+      if constexpr (Relu6) g = relu6_pass(xv, scale[c], shift[c], g);
+      a1 += g;
+      a2 += g * (xv - mean[c]);
+    }
+    s1[c] += a1;
+    s2[c] += a2;
+  }
+}
+
+// dx = A·g + B·(x − mean) + C over rows [b, e).
+template <bool Relu6>
+inline void bn_backward_apply(index b, index e, index C, const float* x, const float* dy, const float* scale,
+                              const float* shift, const float* mean, const float* A, const float* B, const float* K,
+                              float* dx) {
+  for (index r = b; r < e; ++r) {
+    const float* xr = x + r * C;
+    const float* gr = dy + r * C;
+    float* dr = dx + r * C;
+    index c = 0;
+    for (; c + lanes <= C; c += lanes) {
+      const vfloat xv = vload(xr + c);
+      vfloat g = vload(gr + c);
+      if constexpr (Relu6) g = relu6_pass(xv, vload(scale + c), vload(shift + c), g);
+      vstore(dr + c, vload(A + c) * g + vload(B + c) * (xv - vload(mean + c)) + vload(K + c));
+    }
+    for (; c < C; ++c) {
+      float g = gr[c];
+      if constexpr (Relu6) g = relu6_pass(xr[c], scale[c], shift[c], g);
+      dr[c] = A[c] * g + B[c] * (xr[c] - mean[c]) + K[c];
+    }
+  }
+}
+
 // Backward of the training forward, optionally through the ReLU6 that followed it.
-inline void bn_backward(int threads, scratch& ws, const batch_norm_desc& d, const bn_ptrs& t,
-                        const float* x, const float* dy, float* dx, bool relu6) {
+inline void bn_backward(int threads, scratch& ws, const batch_norm_desc& d, const bn_ptrs& t, const float* x,
+                        const float* dy, float* dx, bool relu6) {
+  (void)ws;
   const index C = d.channels, m = d.rows;
   std::vector<float> affine(static_cast<std::size_t>(2 * C));
   const float* scale = affine.data();
   const float* shift = affine.data() + C;
   bn_affine(C, t.gamma, t.beta, t.saved_mean, t.saved_inv_std, affine.data(), affine.data() + C);
   const float* mean = t.saved_mean;
-  // Pass 1: per part, s1 = Σ g and s2 = Σ g·(x − mean), with g = dy masked by the ReLU6.
+  // Pass 1: per part, in chunks summed in float and carried in double.
   std::vector<double> sums(static_cast<std::size_t>(threads) * 2 * static_cast<std::size_t>(C), 0.0);
   const index R = bn_chunk_rows(C);
   const int parts = parallel_for(threads, m, 256, [&](index b, index e, int th) {
-    float* f1 = ws.get(th, 0, 2 * C);
-    float* f2 = f1 + C;
     double* s1 = sums.data() + static_cast<std::size_t>(th) * 2 * static_cast<std::size_t>(C);
     double* s2 = s1 + C;
     for (index r0 = b; r0 < e; r0 += R) {
       const index r1 = std::min(e, r0 + R);
-      std::fill(f1, f1 + 2 * C, 0.0f);
-      for (index r = r0; r < r1; ++r) {
-        const float* xr = x + r * C;
-        const float* gr = dy + r * C;
-        if (relu6) {
-          for (index c = 0; c < C; ++c) {
-            const float z = xr[c] * scale[c] + shift[c];
-            const float g = (z > 0.0f && z < 6.0f) ? gr[c] : 0.0f;
-            f1[c] += g;
-            f2[c] += g * (xr[c] - mean[c]);
-          }
-        } else {
-          for (index c = 0; c < C; ++c) {
-            f1[c] += gr[c];
-            f2[c] += gr[c] * (xr[c] - mean[c]);
-          }
-        }
-      }
-      for (index c = 0; c < C; ++c) {
-        s1[c] += f1[c];
-        s2[c] += f2[c];
-      }
+      if (relu6) bn_backward_sums<true>(r0, r1, C, x, dy, scale, shift, mean, s1, s2);
+      else bn_backward_sums<false>(r0, r1, C, x, dy, scale, shift, mean, s1, s2);
     }
   });
   std::vector<float> coef(static_cast<std::size_t>(3 * C));
   float* A = coef.data();
   float* Bc = coef.data() + C;
-  float* Cc = coef.data() + 2 * C;
+  float* Kc = coef.data() + 2 * C;
   for (index c = 0; c < C; ++c) {
     double s1 = 0, s2 = 0;
     for (int i = 0; i < parts; ++i) {
@@ -209,24 +286,12 @@ inline void bn_backward(int threads, scratch& ws, const batch_norm_desc& d, cons
     const double a = static_cast<double>(t.gamma[c]) * inv_std;
     A[c] = static_cast<float>(a);
     Bc[c] = static_cast<float>(m > 0 ? -a * inv_std * dgamma / static_cast<double>(m) : 0.0);
-    Cc[c] = static_cast<float>(m > 0 ? -a * dbeta / static_cast<double>(m) : 0.0);
+    Kc[c] = static_cast<float>(m > 0 ? -a * dbeta / static_cast<double>(m) : 0.0);
   }
-  // Pass 2: dx = A·g + B·(x − mean) + C.
+  // Pass 2.
   parallel_for(threads, m, 64, [&](index b, index e, int) {
-    for (index r = b; r < e; ++r) {
-      const float* xr = x + r * C;
-      const float* gr = dy + r * C;
-      float* dr = dx + r * C;
-      if (relu6) {
-        for (index c = 0; c < C; ++c) {
-          const float z = xr[c] * scale[c] + shift[c];
-          const float g = (z > 0.0f && z < 6.0f) ? gr[c] : 0.0f;
-          dr[c] = A[c] * g + Bc[c] * (xr[c] - mean[c]) + Cc[c];
-        }
-      } else {
-        for (index c = 0; c < C; ++c) dr[c] = A[c] * gr[c] + Bc[c] * (xr[c] - mean[c]) + Cc[c];
-      }
-    }
+    if (relu6) bn_backward_apply<true>(b, e, C, x, dy, scale, shift, mean, A, Bc, Kc, dx);
+    else bn_backward_apply<false>(b, e, C, x, dy, scale, shift, mean, A, Bc, Kc, dx);
   });
 }
 

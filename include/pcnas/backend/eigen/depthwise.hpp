@@ -12,30 +12,86 @@
 #include <algorithm>
 #include <cstring>
 #include <type_traits>
+#include <vector>
 
 namespace pcnas::backend::eigen::detail {
 
-// Copies channels [c0, c0 + valid) of an H×W×C NHWC plane into dst[(H + 2·pad)·(W + 2·pad)][lanes]:
-// zero border, zero lanes from `valid` on.
-inline void pack_plane(const float* src, index H, index W, index C, index c0, int valid, index pad,
-                       float* dst) {
+// How a plane is read into the packed buffer. Coefficient arrays hold one entry per channel,
+// padded with zeros to a whole number of `lanes` blocks.
+struct pack_copy {};
+// relu6(x·scale + shift): the input of a depthwise convolution that follows BN + ReLU6.
+struct pack_bn_relu6 {
+  const float* scale;
+  const float* shift;
+};
+// A·g + B·(z − mean) + K: the gradient before a batch norm, from the gradient g after it (already
+// masked by the ReLU6) and the batch norm's input z, laid out like the source.
+struct pack_bn_grad {
+  const float* z;
+  const float* A;
+  const float* B;
+  const float* K;
+  const float* mean;
+};
+
+// Copies channels [c0, c0 + valid) of the H×W×C NHWC plane at src (element offset `plane` of
+// its tensor) into dst[(H + 2·pad)·(W + 2·pad)][lanes], applying the transform; lanes from
+// `valid` on are zero, and so is the border, which is written only when `border` is set (the
+// interior writes never touch it, so a buffer reused for the same geometry keeps it).
+template <class Tr>
+inline void pack_plane(const float* src, index plane, index H, index W, index C, index c0, int valid, index pad,
+                       float* dst, const Tr& tr, bool border) {
   const index Wp = W + 2 * pad;
   const index Hp = H + 2 * pad;
-  // Border rows and columns only: the interior is overwritten below.
-  std::memset(dst, 0, static_cast<std::size_t>(pad * Wp * lanes) * sizeof(float));
-  std::memset(dst + (pad + H) * Wp * lanes, 0, static_cast<std::size_t>((Hp - pad - H) * Wp * lanes) * sizeof(float));
+  if (border) {
+    std::memset(dst, 0, static_cast<std::size_t>(pad * Wp * lanes) * sizeof(float));
+    std::memset(dst + (pad + H) * Wp * lanes, 0, static_cast<std::size_t>((Hp - pad - H) * Wp * lanes) * sizeof(float));
+    for (index h = 0; h < H; ++h) {
+      float* row = dst + (h + pad) * Wp * lanes;
+      std::memset(row, 0, static_cast<std::size_t>(pad * lanes) * sizeof(float));
+      std::memset(row + (pad + W) * lanes, 0, static_cast<std::size_t>(pad * lanes) * sizeof(float));
+    }
+  }
+  [[maybe_unused]] vfloat a{}, b{}, k{}, mu{};
+  if constexpr (std::is_same_v<Tr, pack_bn_relu6>) {
+    a = vload(tr.scale + c0);
+    b = vload(tr.shift + c0);
+  } else if constexpr (std::is_same_v<Tr, pack_bn_grad>) {
+    a = vload(tr.A + c0);
+    b = vload(tr.B + c0);
+    k = vload(tr.K + c0);
+    mu = vload(tr.mean + c0);
+  }
+  const vfloat zero = vfloat{}, six = vbroadcast(6.0f);
   for (index h = 0; h < H; ++h) {
-    float* row = dst + (h + pad) * Wp * lanes;
-    std::memset(row, 0, static_cast<std::size_t>(pad * lanes) * sizeof(float));
-    std::memset(row + (pad + W) * lanes, 0, static_cast<std::size_t>(pad * lanes) * sizeof(float));
-    const float* s = src + h * W * C + c0;
-    float* d = row + pad * lanes;
+    float* d = dst + ((h + pad) * Wp + pad) * lanes;
+    const index at = plane + h * W * C + c0;
+    const float* s = src + at;
     if (valid == lanes) {
-      for (index w = 0; w < W; ++w) vstore(d + w * lanes, vload(s + w * C));
+      for (index w = 0; w < W; ++w) {
+        const vfloat v = vload(s + w * C);
+        if constexpr (std::is_same_v<Tr, pack_copy>) {
+          vstore(d + w * lanes, v);
+        } else if constexpr (std::is_same_v<Tr, pack_bn_relu6>) {
+          vstore(d + w * lanes, vmin(vmax(v * a + b, zero), six));
+        } else {
+          vstore(d + w * lanes, a * v + b * (vload(tr.z + at + w * C) - mu) + k);
+        }
+      }
     } else {
       for (index w = 0; w < W; ++w) {
         int l = 0;
-        for (; l < valid; ++l) d[w * lanes + l] = s[w * C + l];
+        for (; l < valid; ++l) {
+          const float v = s[w * C + l];
+          const index c = c0 + l;
+          if constexpr (std::is_same_v<Tr, pack_copy>) {
+            d[w * lanes + l] = v;
+          } else if constexpr (std::is_same_v<Tr, pack_bn_relu6>) {
+            d[w * lanes + l] = std::min(std::max(v * tr.scale[c] + tr.shift[c], 0.0f), 6.0f);
+          } else {
+            d[w * lanes + l] = tr.A[c] * v + tr.B[c] * (tr.z[at + w * C + l] - tr.mean[c]) + tr.K[c];
+          }
+        }
         for (; l < lanes; ++l) d[w * lanes + l] = 0.0f;
       }
     }
@@ -119,6 +175,8 @@ template <int KT, int ST, int T>
 template <int KT, int ST>
 void conv_plane(const float* xp, index Wp, const float* w, int K, int S, index Ho, index Wo, float* out,
                 index C, int valid) {
+  // `out` receives pixel (oh, ow) at out + (oh·Wo + ow)·C: C is the channel count for an NHWC
+  // tensor, or `lanes` for a staging plane.
   const int T = chunk_width(Wo);
   for (index oh = 0; oh < Ho; ++oh) {
     const float* xrow = xp + oh * S * Wp * lanes;
@@ -166,7 +224,7 @@ template <int KT>
 void s2_data_plane(const float* dyp, index Wq, index q, const float* w, int K, index H, index W, float* dx,
                    index C, int valid) {
   for (index ih = 0; ih < H; ++ih) {
-    float* drow = dx + ih * W * C;
+    float* drow = dx + ih * W * C;  // C: pixel stride of the output, as in conv_plane
     for (index parity = 0; parity < 2; ++parity) {
       const index count = (W - parity + 1) / 2;  // columns parity, parity + 2, ...
       const int T = chunk_width(count);
@@ -241,11 +299,56 @@ void filter_plane(const float* xp, index Wp, const float* g, index Wg, int K, in
   }
 }
 
+// Per-channel (count, mean, M2) in double, with a count per channel: the depthwise work items
+// cover one block of channels of one image, so a thread's items need not cover every channel
+// equally often.
+struct channel_moments {
+  std::vector<double> n, mean, m2;
+  explicit channel_moments(index C = 0)
+      : n(static_cast<std::size_t>(C), 0.0), mean(static_cast<std::size_t>(C), 0.0), m2(static_cast<std::size_t>(C), 0.0) {}
+  void merge(index c, double nb, double mb, double m2b) {
+    auto& na = n[static_cast<std::size_t>(c)];
+    if (nb == 0) return;
+    const double total = na + nb;
+    const double delta = mb - mean[static_cast<std::size_t>(c)];
+    mean[static_cast<std::size_t>(c)] += delta * nb / total;
+    m2[static_cast<std::size_t>(c)] += m2b + delta * delta * na * nb / total;
+    na = total;
+  }
+};
+
+// Mean and M2 of channels [c0, c0 + valid) over `count` pixels at p, p + stride, ...: two
+// passes over data that was just written and is still in cache.
+inline void block_moments(const float* p, index count, index stride, index c0, int valid, channel_moments& out) {
+  vfloat s = vfloat{};
+  if (valid == lanes) {
+    for (index i = 0; i < count; ++i) s += vload(p + i * stride);
+  } else {
+    for (index i = 0; i < count; ++i)
+      for (int l = 0; l < valid; ++l) s[l] += p[i * stride + l];
+  }
+  const vfloat m = s / static_cast<float>(count);
+  vfloat q = vfloat{};
+  if (valid == lanes) {
+    for (index i = 0; i < count; ++i) {
+      const vfloat d = vload(p + i * stride) - m;
+      q += d * d;
+    }
+  } else {
+    for (index i = 0; i < count; ++i)
+      for (int l = 0; l < valid; ++l) q[l] += (p[i * stride + l] - m[l]) * (p[i * stride + l] - m[l]);
+  }
+  for (int l = 0; l < valid; ++l) out.merge(c0 + l, static_cast<double>(count), m[l], q[l]);
+}
+
 // Scratch slots per thread.
 inline constexpr int slot_x = 0, slot_dy = 1, slot_dw = 2, slot_w = 3;
 
-inline void depthwise_forward(int threads, scratch& ws, const depthwise_desc& d, const float* x, const float* w,
-                              float* y) {
+// Forward over all items. `tr` reads the input (raw, or through BN + ReLU6); with `stats`, each
+// thread's output moments go to stats[thread] (one channel_moments per thread, sized C).
+template <class Tr>
+void depthwise_forward_run(int threads, scratch& ws, const depthwise_desc& d, const float* x, const Tr& tr,
+                           const float* w, float* y, channel_moments* stats) {
   const act_shape in = d.in, out = d.out();
   const index K = d.kernel, S = d.stride, p = d.pad();
   const index blocks = (in.c + lanes - 1) / lanes;
@@ -260,17 +363,32 @@ inline void depthwise_forward(int threads, scratch& ws, const depthwise_desc& d,
         const index n = item / blocks, cb = item % blocks;
         const index c0 = cb * lanes;
         const int valid = static_cast<int>(std::min<index>(lanes, in.c - c0));
-        pack_plane(x + n * in.h * in.w * in.c, in.h, in.w, in.c, c0, valid, p, xp);
+        pack_plane(x, n * in.h * in.w * in.c, in.h, in.w, in.c, c0, valid, p, xp, tr, item == b);
+        float* yo = y + n * out.h * out.w * out.c + c0;
         conv_plane<KT, ST>(xp, Wp, wpk + cb * K * K * lanes, static_cast<int>(K), static_cast<int>(S), out.h,
-                           out.w, y + n * out.h * out.w * out.c + c0, out.c, valid);
+                           out.w, yo, out.c, valid);
+        if (stats != nullptr) block_moments(yo, out.h * out.w, out.c, c0, valid, stats[t]);
       }
     });
   });
 }
 
-// Both gradients in one pass over dy (either may be skipped with a null pointer).
-inline void depthwise_backward(int threads, scratch& ws, const depthwise_desc& d, const float* x, const float* w,
-                               const float* dy, float* dx, float* dw) {
+// What the data gradient becomes when the depthwise input was relu6(bn(z)): the gradient g is
+// masked where the ReLU6 was flat (read off the packed input), written out, and summed for that
+// batch norm's backward: s1 += Σ g, s2 += Σ g·(z − mean), per thread.
+struct bn_relu6_epilogue {
+  const float* z;
+  const float* mean;
+  float* g;
+  double* s1;  // [threads][C]
+  double* s2;
+};
+
+// Both gradients in one pass over dy (dx and dw may each be null). `xtr` and `gtr` read x and dy.
+template <class XTr, class GTr>
+void depthwise_backward_run(int threads, scratch& ws, const depthwise_desc& d, const float* x, const XTr& xtr,
+                            const float* w, const float* dy, const GTr& gtr, float* dx, float* dw,
+                            const bn_relu6_epilogue* ep) {
   const act_shape in = d.in, out = d.out();
   const index K = d.kernel, S = d.stride, p = d.pad();
   const index taps = K * K;
@@ -280,16 +398,19 @@ inline void depthwise_backward(int threads, scratch& ws, const depthwise_desc& d
   // gather of other strides (enough for (ih + p - kh)/S to stay inside).
   const index q = S == 1 ? p : p / S + 1;
   const index Hq = out.h + 2 * q, Wq = out.w + 2 * q;
+  const bool want_dx = dx != nullptr || ep != nullptr;
   float* wpk = nullptr;
-  if (dx != nullptr) {
+  if (want_dx) {
     wpk = ws.get(0, slot_w, blocks * taps * lanes);
     pack_weights(w, K, in.c, S == 1, wpk);
   }
   with_kernel(K, S, [&](auto kc, auto sc) {
     constexpr int KT = decltype(kc)::value, ST = decltype(sc)::value;
     const int parts = parallel_for(threads, in.n * blocks, 1, [&](index b, index e, int t) {
-      float* xp = dw != nullptr ? ws.get(t, slot_x, Hp * Wp * lanes) : nullptr;
-      float* gp = ws.get(t, slot_dy, Hq * Wq * lanes);
+      const bool need_x = dw != nullptr || ep != nullptr;
+      float* xp = need_x ? ws.get(t, slot_x, Hp * Wp * lanes) : nullptr;
+      float* gp = ws.get(t, slot_dy, Hq * Wq * lanes + (ep != nullptr ? in.h * in.w * lanes : 0));
+      float* stage = gp + Hq * Wq * lanes;  // the data gradient of one item, when it has an epilogue
       float* dwp = nullptr;
       if (dw != nullptr) {
         dwp = ws.get(t, slot_dw, blocks * taps * lanes);
@@ -299,51 +420,90 @@ inline void depthwise_backward(int threads, scratch& ws, const depthwise_desc& d
         const index n = item / blocks, cb = item % blocks;
         const index c0 = cb * lanes;
         const int valid = static_cast<int>(std::min<index>(lanes, in.c - c0));
-        pack_plane(dy + n * out.h * out.w * out.c, out.h, out.w, out.c, c0, valid, q, gp);
-        if (dw != nullptr) {
-          pack_plane(x + n * in.h * in.w * in.c, in.h, in.w, in.c, c0, valid, p, xp);
+        const index in_plane = n * in.h * in.w * in.c;
+        pack_plane(dy, n * out.h * out.w * out.c, out.h, out.w, out.c, c0, valid, q, gp, gtr, item == b);
+        if (need_x) pack_plane(x, in_plane, in.h, in.w, in.c, c0, valid, p, xp, xtr, item == b);
+        if (dw != nullptr)
           filter_plane<KT, ST>(xp, Wp, gp + (q * Wq + q) * lanes, Wq, static_cast<int>(K), static_cast<int>(S),
                                out.h, out.w, dwp + cb * taps * lanes);
-        }
-        if (dx != nullptr) {
-          float* dxn = dx + n * in.h * in.w * in.c + c0;
-          const float* wb = wpk + cb * taps * lanes;
-          if (S == 1) {
-            conv_plane<KT, 1>(gp, Wq, wb, static_cast<int>(K), 1, in.h, in.w, dxn, in.c, valid);
-          } else if (S == 2) {
-            s2_data_plane<KT>(gp, Wq, q, wb, static_cast<int>(K), in.h, in.w, dxn, in.c, valid);
-          } else {
-            // Any other stride: the plain gather, one pixel at a time.
-            for (index ih = 0; ih < in.h; ++ih)
-              for (index iw = 0; iw < in.w; ++iw) {
-                vfloat acc = vfloat{};
-                for (index kh = 0; kh < K; ++kh) {
-                  const index a = ih + p - kh;
-                  if (a % S != 0) continue;
-                  for (index kw = 0; kw < K; ++kw) {
-                    const index c = iw + p - kw;
-                    if (c % S != 0) continue;
-                    acc += vload(gp + ((a / S + q) * Wq + c / S + q) * lanes) * vload(wb + (kh * K + kw) * lanes);
-                  }
+        if (!want_dx) continue;
+        // The data gradient goes straight to dx, or to the staging plane for the epilogue.
+        float* target = ep != nullptr ? stage : dx + in_plane + c0;
+        const index tstride = ep != nullptr ? lanes : in.c;
+        const int tvalid = ep != nullptr ? lanes : valid;
+        const float* wb = wpk + cb * taps * lanes;
+        if (S == 1) {
+          conv_plane<KT, 1>(gp, Wq, wb, static_cast<int>(K), 1, in.h, in.w, target, tstride, tvalid);
+        } else if (S == 2) {
+          s2_data_plane<KT>(gp, Wq, q, wb, static_cast<int>(K), in.h, in.w, target, tstride, tvalid);
+        } else {
+          // Any other stride: the plain gather, one pixel at a time.
+          for (index ih = 0; ih < in.h; ++ih)
+            for (index iw = 0; iw < in.w; ++iw) {
+              vfloat acc = vfloat{};
+              for (index kh = 0; kh < K; ++kh) {
+                const index a = ih + p - kh;
+                if (a % S != 0) continue;
+                for (index kw = 0; kw < K; ++kw) {
+                  const index c = iw + p - kw;
+                  if (c % S != 0) continue;
+                  acc += vload(gp + ((a / S + q) * Wq + c / S + q) * lanes) * vload(wb + (kh * K + kw) * lanes);
                 }
-                store_lanes(dxn + (ih * in.w + iw) * in.c, acc, valid);
               }
+              store_lanes(target + (ih * in.w + iw) * tstride, acc, tvalid);
+            }
+        }
+        if (ep != nullptr) {
+          double* s1 = ep->s1 + static_cast<std::size_t>(t) * static_cast<std::size_t>(in.c);
+          double* s2 = ep->s2 + static_cast<std::size_t>(t) * static_cast<std::size_t>(in.c);
+          vfloat a1 = vfloat{}, a2 = vfloat{};
+          const vfloat mu = vload(ep->mean + c0);
+          for (index ih = 0; ih < in.h; ++ih)
+            for (index iw = 0; iw < in.w; ++iw) {
+              const vfloat act = vload(xp + ((ih + p) * Wp + iw + p) * lanes);
+              const vfloat g = ((act > 0.0f) & (act < 6.0f)) ? vload(stage + (ih * in.w + iw) * lanes) : vfloat{};
+              const index at = in_plane + (ih * in.w + iw) * in.c + c0;
+              vfloat z;
+              if (valid == lanes) {
+                z = vload(ep->z + at);
+              } else {
+                z = mu;
+                for (int l = 0; l < valid; ++l) z[l] = ep->z[at + l];
+              }
+              a1 += g;
+              a2 += g * (z - mu);
+              store_lanes(ep->g + at, g, valid);
+            }
+          for (int l = 0; l < valid; ++l) {
+            s1[c0 + l] += a1[l];
+            s2[c0 + l] += a2[l];
           }
         }
       }
     });
     if (dw != nullptr) {
       // dw[tap][c] = Σ over threads of the partials [block][tap][lanes].
-      const float* first = ws.get(0, slot_dw, blocks * taps * lanes);
+      std::vector<const float*> part(static_cast<std::size_t>(parts));
+      for (int t = 0; t < parts; ++t) part[static_cast<std::size_t>(t)] = ws.get(t, slot_dw, blocks * taps * lanes);
       for (index tap = 0; tap < taps; ++tap)
         for (index c = 0; c < in.c; ++c) {
           const index at = ((c / lanes) * taps + tap) * lanes + c % lanes;
-          float s = first[at];
-          for (int t = 1; t < parts; ++t) s += ws.get(t, slot_dw, blocks * taps * lanes)[at];
+          float s = 0.0f;
+          for (int t = 0; t < parts; ++t) s += part[static_cast<std::size_t>(t)][at];
           dw[tap * in.c + c] = s;
         }
     }
   });
+}
+
+inline void depthwise_forward(int threads, scratch& ws, const depthwise_desc& d, const float* x, const float* w,
+                              float* y) {
+  depthwise_forward_run(threads, ws, d, x, pack_copy{}, w, y, nullptr);
+}
+
+inline void depthwise_backward(int threads, scratch& ws, const depthwise_desc& d, const float* x, const float* w,
+                               const float* dy, float* dx, float* dw) {
+  depthwise_backward_run(threads, ws, d, x, pack_copy{}, w, dy, pack_copy{}, dx, dw, nullptr);
 }
 
 }  // namespace pcnas::backend::eigen::detail

@@ -62,6 +62,7 @@ inline void global_avg_pool_backward(int threads, const act_shape& s, const floa
 
 // The fully connected layer is tiny next to the convolutions (batch × 256 × classes): one thread.
 inline void linear_forward(const linear_desc& d, const float* x, const float* w, const float* bias, float* y) {
+  const eigen_single_thread one;
   const const_matrix_map X(x, d.batch, d.in_features);
   const const_matrix_map W(w, d.in_features, d.out_features);
   const Eigen::Map<const Eigen::RowVectorXf> b(bias, d.out_features);
@@ -70,12 +71,14 @@ inline void linear_forward(const linear_desc& d, const float* x, const float* w,
   Y.rowwise() += b;
 }
 inline void linear_backward_data(const linear_desc& d, const float* dy, const float* w, float* dx) {
+  const eigen_single_thread one;
   const const_matrix_map dY(dy, d.batch, d.out_features);
   const const_matrix_map W(w, d.in_features, d.out_features);
   matrix_map dX(dx, d.batch, d.in_features);
   dX.noalias() = dY * W.transpose();
 }
 inline void linear_backward_params(const linear_desc& d, const float* x, const float* dy, float* dw, float* db) {
+  const eigen_single_thread one;
   const const_matrix_map X(x, d.batch, d.in_features);
   const const_matrix_map dY(dy, d.batch, d.out_features);
   matrix_map dW(dw, d.in_features, d.out_features);

@@ -1,0 +1,371 @@
+// The Eigen backend's fused MBConv. Fused, a block reads and writes each of its two hidden-size
+// tensors about six times per training step instead of thirteen or fourteen:
+//   forward   z1 = x·W1 with its BN statistics taken per row block while in cache; the
+//             depthwise reads z1 through BN1 + ReLU6 while packing (a1 is never stored) and
+//             takes z2's statistics per work item; the projection reads z2 through BN2 + ReLU6
+//             per row block (a2 is never stored).
+//   backward  per row block of the projection: dz3 from dy, a2 from z2, dW3, da2 = dz3·W3ᵀ,
+//             masked and summed for BN2 in cache; the depthwise packs its dy through BN2's
+//             backward and masks and sums its dx for BN1 per work item; the expansion applies
+//             BN1's backward per row block before its two GEMMs.
+#pragma once
+
+#include <pcnas/backend/concept.hpp>
+#include <pcnas/backend/eigen/batch_norm.hpp>
+#include <pcnas/backend/eigen/depthwise.hpp>
+#include <pcnas/backend/eigen/gemm.hpp>
+#include <pcnas/backend/eigen/ops.hpp>
+#include <pcnas/backend/eigen/parallel.hpp>
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <vector>
+
+namespace pcnas::backend::eigen::detail {
+
+struct mbconv_ptrs {
+  const float* expand_w;  // null when the block does not expand
+  float* expand_g;
+  bn_ptrs expand_bn;
+  const float* depthwise_w;
+  float* depthwise_g;
+  bn_ptrs depthwise_bn;
+  const float* project_w;
+  float* project_g;
+  bn_ptrs project_bn;
+};
+
+// Per-channel float arrays padded to whole vector blocks (plus one), so that vector loads at any
+// block start are in bounds.
+inline std::vector<float> padded_channels(index C) {
+  return std::vector<float>(static_cast<std::size_t>((C + lanes - 1) / lanes * lanes + lanes), 0.0f);
+}
+
+// Batch statistics → saved statistics, running statistics, and the affine map of the forward.
+inline void bn_finalize_forward(const channel_moments& mo, index C, const bn_ptrs& t, double eps, double factor,
+                                float* scale, float* shift) {
+  for (index c = 0; c < C; ++c) {
+    const double m = mo.n[static_cast<std::size_t>(c)];
+    const double var = m > 0 ? mo.m2[static_cast<std::size_t>(c)] / m : 0.0;
+    const double unbiased = m > 1 ? var * m / (m - 1) : var;
+    t.saved_mean[c] = static_cast<float>(mo.mean[static_cast<std::size_t>(c)]);
+    t.saved_inv_std[c] = static_cast<float>(1.0 / std::sqrt(var + eps));
+    t.running_mean[c] = static_cast<float>((1 - factor) * t.running_mean[c] + factor * mo.mean[static_cast<std::size_t>(c)]);
+    t.running_var[c] = static_cast<float>((1 - factor) * t.running_var[c] + factor * unbiased);
+  }
+  bn_affine(C, t.gamma, t.beta, t.saved_mean, t.saved_inv_std, scale, shift);
+}
+
+inline void bn_running_affine(index C, const bn_ptrs& t, double eps, float* scale, float* shift) {
+  for (index c = 0; c < C; ++c) {
+    const double sc = static_cast<double>(t.gamma[c]) / std::sqrt(static_cast<double>(t.running_var[c]) + eps);
+    scale[c] = static_cast<float>(sc);
+    shift[c] = static_cast<float>(static_cast<double>(t.beta[c]) - static_cast<double>(t.running_mean[c]) * sc);
+  }
+}
+
+// Sums s1 = Σ g, s2 = Σ g·(z − mean) over m samples → gradients of γ and β, and the map
+// dz = A·g + B·(z − mean) + K. `mean` receives the saved mean (padded copy).
+inline void bn_finalize_backward(index C, double m, const double* s1, const double* s2, const bn_ptrs& t, float* A,
+                                 float* B, float* K, float* mean) {
+  for (index c = 0; c < C; ++c) {
+    const double inv_std = t.saved_inv_std[c];
+    const double dgamma = s2[c] * inv_std, dbeta = s1[c];
+    t.grad_gamma[c] = static_cast<float>(dgamma);
+    t.grad_beta[c] = static_cast<float>(dbeta);
+    const double a = static_cast<double>(t.gamma[c]) * inv_std;
+    A[c] = static_cast<float>(a);
+    B[c] = static_cast<float>(m > 0 ? -a * inv_std * dgamma / m : 0.0);
+    K[c] = static_cast<float>(m > 0 ? -a * dbeta / m : 0.0);
+    mean[c] = t.saved_mean[c];
+  }
+}
+
+// Per-thread double sums [threads][C] → totals in the first row.
+inline void reduce_rows(double* sums, int parts, index C) {
+  for (int t = 1; t < parts; ++t)
+    for (index c = 0; c < C; ++c) sums[c] += sums[static_cast<std::size_t>(t) * static_cast<std::size_t>(C) + static_cast<std::size_t>(c)];
+}
+
+// Rows per GEMM block: input and output blocks together about 512 KiB, well inside L2.
+inline index gemm_block_rows(index K, index N) { return std::clamp<index>(131072 / (K + N) / 16 * 16, 16, 1024); }
+
+// dst[r][c] = A·g + B·(z − mean) + K over n rows of C channels (all arrays row-contiguous).
+inline void bn_grad_rows(index n, index C, const float* g, const float* z, const float* A, const float* B,
+                         const float* K, const float* mean, float* dst) {
+  for (index r = 0; r < n; ++r) {
+    index c = 0;
+    for (; c + lanes <= C; c += lanes)
+      vstore(dst + r * C + c, vload(A + c) * vload(g + r * C + c) + vload(B + c) * (vload(z + r * C + c) - vload(mean + c)) +
+                                  vload(K + c));
+    for (; c < C; ++c) dst[r * C + c] = A[c] * g[r * C + c] + B[c] * (z[r * C + c] - mean[c]) + K[c];
+  }
+}
+
+// z = T(x)·W over `rows` rows in blocks per thread, T the identity or relu6(x·scale + shift);
+// with `total`, the output's per-channel moments.
+template <bool Prologue>
+void pw_forward_blocks(int threads, scratch& ws, index rows, index K, index N, const float* x, const float* scale,
+                       const float* shift, const float* w, float* z, channel_moments* total) {
+  const eigen_single_thread one;
+  const const_matrix_map W(w, K, N);
+  const index RB = gemm_block_rows(K, N);
+  std::vector<moments> parts;
+  if (total != nullptr) {
+    parts.reserve(static_cast<std::size_t>(threads));
+    for (int t = 0; t < threads; ++t) parts.emplace_back(N);
+  }
+  std::vector<double> dtmp(static_cast<std::size_t>(threads) * 2 * static_cast<std::size_t>(N));
+  const int used = parallel_for(threads, rows, gemm_min_rows, [&](index b, index e, int t) {
+    float* blk = Prologue ? ws.get(t, 0, RB * K) : nullptr;
+    float* tmp = total != nullptr ? ws.get(t, 1, 2 * N) : nullptr;
+    for (index r0 = b; r0 < e; r0 += RB) {
+      const index r1 = std::min(e, r0 + RB), n = r1 - r0;
+      const float* src = x + r0 * K;
+      if constexpr (Prologue) {
+        bn_apply_rows<bn_epilogue::relu6>(0, n, K, src, scale, shift, nullptr, blk);
+        src = blk;
+      }
+      matrix_map(z + r0 * N, n, N).noalias() = const_matrix_map(src, n, K) * W;
+      if (total != nullptr)
+        chunked_moments(z, r0, r1, N, parts[static_cast<std::size_t>(t)], tmp,
+                        dtmp.data() + static_cast<std::size_t>(t) * 2 * static_cast<std::size_t>(N));
+    }
+  });
+  if (total != nullptr)
+    for (int t = 0; t < used; ++t)
+      for (index c = 0; c < N; ++c)
+        total->merge(c, static_cast<double>(parts[static_cast<std::size_t>(t)].count),
+                     parts[static_cast<std::size_t>(t)].mean[static_cast<std::size_t>(c)],
+                     parts[static_cast<std::size_t>(t)].m2[static_cast<std::size_t>(c)]);
+}
+
+// Sums a [parts][size] set of per-thread partials, the first of which is `first`, into out.
+inline void sum_partials(scratch& ws, int slot, int parts, index size, float* out) {
+  const float* first = ws.get(0, slot, size);
+  std::copy(first, first + size, out);
+  for (int t = 1; t < parts; ++t) {
+    const float* p = ws.get(t, slot, size);
+    for (index i = 0; i < size; ++i) out[i] += p[i];
+  }
+}
+
+// The projection's backward, per row block: dz3 = BN3-backward(dy), a2 = relu6(bn2(z2)),
+// dW3 += a2ᵀ·dz3, g2 = mask(a2)·(dz3·W3ᵀ), and BN2's sums s1 += Σ g2, s2 += Σ g2·(z2 − mean2).
+struct project_backward_args {
+  index rows, hidden, out;
+  const float* dy;
+  const float* z3;
+  const float *A3, *B3, *K3, *mean3;
+  const float* z2;
+  const float *scale2, *shift2, *mean2;
+  const float* w3;
+  float* g2;
+  double* s1;  // [threads][hidden]
+  double* s2;
+  float* dw3;
+};
+
+inline void project_backward_blocks(int threads, scratch& ws, const project_backward_args& a) {
+  const eigen_single_thread one;
+  const index Ch = a.hidden, Co = a.out;
+  const const_matrix_map W(a.w3, Ch, Co);
+  const index RB = gemm_block_rows(2 * Ch, Co);
+  const int parts = parallel_for(threads, a.rows, gemm_min_rows, [&](index b, index e, int t) {
+    float* dz = ws.get(t, 0, RB * Co);
+    float* act = ws.get(t, 1, RB * Ch);
+    float* pdw = ws.get(t, 2, Ch * Co);
+    matrix_map P(pdw, Ch, Co);
+    P.setZero();
+    double* s1 = a.s1 + static_cast<std::size_t>(t) * static_cast<std::size_t>(Ch);
+    double* s2 = a.s2 + static_cast<std::size_t>(t) * static_cast<std::size_t>(Ch);
+    for (index r0 = b; r0 < e; r0 += RB) {
+      const index r1 = std::min(e, r0 + RB), n = r1 - r0;
+      bn_grad_rows(n, Co, a.dy + r0 * Co, a.z3 + r0 * Co, a.A3, a.B3, a.K3, a.mean3, dz);
+      bn_apply_rows<bn_epilogue::relu6>(0, n, Ch, a.z2 + r0 * Ch, a.scale2, a.shift2, nullptr, act);
+      const const_matrix_map DZ(dz, n, Co);
+      P.noalias() += const_matrix_map(act, n, Ch).transpose() * DZ;
+      float* g = a.g2 + r0 * Ch;
+      matrix_map(g, n, Ch).noalias() = DZ * W.transpose();
+      const float* z = a.z2 + r0 * Ch;
+      index c = 0;
+      for (; c + lanes <= Ch; c += lanes) {
+        const vfloat mu = vload(a.mean2 + c);
+        vfloat acc1 = vfloat{}, acc2 = vfloat{};
+        for (index r = 0; r < n; ++r) {
+          const vfloat av = vload(act + r * Ch + c);
+          const vfloat gv = ((av > 0.0f) & (av < 6.0f)) ? vload(g + r * Ch + c) : vfloat{};
+          vstore(g + r * Ch + c, gv);
+          acc1 += gv;
+          acc2 += gv * (vload(z + r * Ch + c) - mu);
+        }
+        for (int l = 0; l < lanes; ++l) {
+          s1[c + l] += acc1[l];
+          s2[c + l] += acc2[l];
+        }
+      }
+      for (; c < Ch; ++c) {
+        float acc1 = 0.0f, acc2 = 0.0f;
+        for (index r = 0; r < n; ++r) {
+          const float av = act[r * Ch + c];
+          const float gv = (av > 0.0f && av < 6.0f) ? g[r * Ch + c] : 0.0f;
+          g[r * Ch + c] = gv;
+          acc1 += gv;
+          acc2 += gv * (z[r * Ch + c] - a.mean2[c]);
+        }
+        s1[c] += acc1;
+        s2[c] += acc2;
+      }
+    }
+  });
+  sum_partials(ws, 2, parts, Ch * Co, a.dw3);
+}
+
+// The expansion's backward, per row block: dz1 = BN1-backward(g1), dW1 += xᵀ·dz1,
+// dx = dz1·W1ᵀ (+ dy when the block has the identity; dx may be dy itself).
+struct expand_backward_args {
+  index rows, in, hidden;
+  const float* x;
+  const float* g1;
+  const float* z1;
+  const float *A1, *B1, *K1, *mean1;
+  const float* w1;
+  const float* dy;  // null without the identity
+  float* dx;
+  float* dw1;
+};
+
+inline void expand_backward_blocks(int threads, scratch& ws, const expand_backward_args& a) {
+  const eigen_single_thread one;
+  const index Ci = a.in, Ch = a.hidden;
+  const const_matrix_map W(a.w1, Ci, Ch);
+  const index RB = gemm_block_rows(Ch, Ci);
+  const int parts = parallel_for(threads, a.rows, gemm_min_rows, [&](index b, index e, int t) {
+    float* dz = ws.get(t, 0, RB * Ch);
+    float* pdw = ws.get(t, 2, Ci * Ch);
+    matrix_map P(pdw, Ci, Ch);
+    P.setZero();
+    for (index r0 = b; r0 < e; r0 += RB) {
+      const index r1 = std::min(e, r0 + RB), n = r1 - r0;
+      bn_grad_rows(n, Ch, a.g1 + r0 * Ch, a.z1 + r0 * Ch, a.A1, a.B1, a.K1, a.mean1, dz);
+      const const_matrix_map DZ(dz, n, Ch);
+      P.noalias() += const_matrix_map(a.x + r0 * Ci, n, Ci).transpose() * DZ;
+      matrix_map DX(a.dx + r0 * Ci, n, Ci);
+      if (a.dy != nullptr) {
+        if (a.dy != a.dx) std::memcpy(a.dx + r0 * Ci, a.dy + r0 * Ci, static_cast<std::size_t>(n * Ci) * sizeof(float));
+        DX.noalias() += DZ * W.transpose();
+      } else {
+        DX.noalias() = DZ * W.transpose();
+      }
+    }
+  });
+  sum_partials(ws, 2, parts, Ci * Ch, a.dw1);
+}
+
+inline void mbconv_forward(int threads, scratch& ws, const mbconv_desc& d, const mbconv_ptrs& t, bool training,
+                           double factor, const float* x, float* z1, float* z2, float* z3, float* y) {
+  const index Ci = d.in.c, Ch = d.hidden(), Co = d.out_channels;
+  const act_shape hin = d.hidden_in(), hout = d.hidden_out(), out = d.out();
+  auto sc1 = padded_channels(Ch), sh1 = padded_channels(Ch), sc2 = padded_channels(Ch), sh2 = padded_channels(Ch);
+  auto sc3 = padded_channels(Co), sh3 = padded_channels(Co);
+  if (d.expands()) {
+    channel_moments m1(Ch);
+    pw_forward_blocks<false>(threads, ws, hin.rows(), Ci, Ch, x, nullptr, nullptr, t.expand_w, z1,
+                             training ? &m1 : nullptr);
+    if (training) bn_finalize_forward(m1, Ch, t.expand_bn, d.epsilon, factor, sc1.data(), sh1.data());
+    else bn_running_affine(Ch, t.expand_bn, d.epsilon, sc1.data(), sh1.data());
+  }
+  std::vector<channel_moments> parts(training ? static_cast<std::size_t>(threads) : 0, channel_moments(Ch));
+  channel_moments* stats = training ? parts.data() : nullptr;
+  if (d.expands())
+    depthwise_forward_run(threads, ws, d.depthwise(), z1, pack_bn_relu6{sc1.data(), sh1.data()}, t.depthwise_w, z2, stats);
+  else
+    depthwise_forward_run(threads, ws, d.depthwise(), x, pack_copy{}, t.depthwise_w, z2, stats);
+  if (training) {
+    channel_moments m2(Ch);
+    for (const auto& p : parts)
+      for (index c = 0; c < Ch; ++c)
+        m2.merge(c, p.n[static_cast<std::size_t>(c)], p.mean[static_cast<std::size_t>(c)], p.m2[static_cast<std::size_t>(c)]);
+    bn_finalize_forward(m2, Ch, t.depthwise_bn, d.epsilon, factor, sc2.data(), sh2.data());
+  } else {
+    bn_running_affine(Ch, t.depthwise_bn, d.epsilon, sc2.data(), sh2.data());
+  }
+  channel_moments m3(Co);
+  pw_forward_blocks<true>(threads, ws, hout.rows(), Ch, Co, z2, sc2.data(), sh2.data(), t.project_w, z3,
+                          training ? &m3 : nullptr);
+  if (training) bn_finalize_forward(m3, Co, t.project_bn, d.epsilon, factor, sc3.data(), sh3.data());
+  else bn_running_affine(Co, t.project_bn, d.epsilon, sc3.data(), sh3.data());
+  bn_apply(threads, out.rows(), Co, z3, sc3.data(), sh3.data(), d.residual() ? bn_epilogue::add : bn_epilogue::none, x, y);
+}
+
+inline void mbconv_backward(int threads, scratch& ws, scratch& big, const mbconv_desc& d, const mbconv_ptrs& t,
+                            const float* x, const float* z1, const float* z2, const float* z3, const float* dy,
+                            float* dx) {
+  const index Ch = d.hidden(), Co = d.out_channels;
+  const act_shape hin = d.hidden_in(), hout = d.hidden_out(), out = d.out();
+  const std::size_t T = static_cast<std::size_t>(threads);
+  // BN3: sums over dy and z3, then the map dz3 = A3·dy + B3·(z3 − mean3) + K3.
+  auto A3 = padded_channels(Co), B3 = padded_channels(Co), K3 = padded_channels(Co), mean3 = padded_channels(Co);
+  {
+    std::vector<double> s(T * 2 * static_cast<std::size_t>(Co), 0.0);
+    std::copy(t.project_bn.saved_mean, t.project_bn.saved_mean + Co, mean3.begin());
+    const int parts = parallel_for(threads, out.rows(), 256, [&](index b, index e, int th) {
+      double* s1 = s.data() + static_cast<std::size_t>(th) * static_cast<std::size_t>(Co);
+      double* s2 = s.data() + (T + static_cast<std::size_t>(th)) * static_cast<std::size_t>(Co);
+      const index R = bn_chunk_rows(Co);
+      for (index r0 = b; r0 < e; r0 += R)
+        bn_backward_sums<false>(r0, std::min(e, r0 + R), Co, z3, dy, nullptr, nullptr, mean3.data(), s1, s2);
+    });
+    double* s1 = s.data();
+    double* s2 = s.data() + T * static_cast<std::size_t>(Co);
+    reduce_rows(s1, parts, Co);
+    reduce_rows(s2, parts, Co);
+    bn_finalize_backward(Co, static_cast<double>(out.rows()), s1, s2, t.project_bn, A3.data(), B3.data(), K3.data(),
+                         mean3.data());
+  }
+  // The projection's row blocks: g2 and BN2's sums.
+  auto sc2 = padded_channels(Ch), sh2 = padded_channels(Ch), mean2 = padded_channels(Ch);
+  bn_affine(Ch, t.depthwise_bn.gamma, t.depthwise_bn.beta, t.depthwise_bn.saved_mean, t.depthwise_bn.saved_inv_std,
+            sc2.data(), sh2.data());
+  std::copy(t.depthwise_bn.saved_mean, t.depthwise_bn.saved_mean + Ch, mean2.begin());
+  float* g2 = big.get(0, 0, hout.numel());
+  std::vector<double> s(T * 2 * static_cast<std::size_t>(Ch), 0.0);
+  double* s1 = s.data();
+  double* s2 = s.data() + T * static_cast<std::size_t>(Ch);
+  project_backward_blocks(threads, ws,
+                          {out.rows(), Ch, Co, dy, z3, A3.data(), B3.data(), K3.data(), mean3.data(), z2, sc2.data(),
+                           sh2.data(), mean2.data(), t.project_w, g2, s1, s2, t.project_g});
+  reduce_rows(s1, threads, Ch);
+  reduce_rows(s2, threads, Ch);
+  auto A2 = padded_channels(Ch), B2 = padded_channels(Ch), K2 = padded_channels(Ch);
+  bn_finalize_backward(Ch, static_cast<double>(hout.rows()), s1, s2, t.depthwise_bn, A2.data(), B2.data(), K2.data(),
+                       mean2.data());
+  const pack_bn_grad gtr{z2, A2.data(), B2.data(), K2.data(), mean2.data()};
+  if (!d.expands()) {
+    depthwise_backward_run(threads, ws, d.depthwise(), x, pack_copy{}, t.depthwise_w, g2, gtr, dx, t.depthwise_g,
+                           nullptr);
+    if (d.residual()) add(threads, d.in.numel(), dx, dy, dx);
+    return;
+  }
+  // The depthwise, reading a1 = relu6(bn1(z1)) and producing g1 with BN1's sums.
+  auto sc1 = padded_channels(Ch), sh1 = padded_channels(Ch), mean1 = padded_channels(Ch);
+  bn_affine(Ch, t.expand_bn.gamma, t.expand_bn.beta, t.expand_bn.saved_mean, t.expand_bn.saved_inv_std, sc1.data(),
+            sh1.data());
+  std::copy(t.expand_bn.saved_mean, t.expand_bn.saved_mean + Ch, mean1.begin());
+  float* g1 = big.get(0, 1, hin.numel());
+  std::fill(s.begin(), s.end(), 0.0);
+  const bn_relu6_epilogue ep{z1, mean1.data(), g1, s1, s2};
+  depthwise_backward_run(threads, ws, d.depthwise(), z1, pack_bn_relu6{sc1.data(), sh1.data()}, t.depthwise_w, g2, gtr,
+                         nullptr, t.depthwise_g, &ep);
+  reduce_rows(s1, threads, Ch);
+  reduce_rows(s2, threads, Ch);
+  auto A1 = padded_channels(Ch), B1 = padded_channels(Ch), K1 = padded_channels(Ch);
+  bn_finalize_backward(Ch, static_cast<double>(hin.rows()), s1, s2, t.expand_bn, A1.data(), B1.data(), K1.data(),
+                       mean1.data());
+  expand_backward_blocks(threads, ws,
+                         {hin.rows(), d.in.c, Ch, x, g1, z1, A1.data(), B1.data(), K1.data(), mean1.data(), t.expand_w,
+                          d.residual() ? dy : nullptr, dx, t.expand_g});
+}
+
+}  // namespace pcnas::backend::eigen::detail
