@@ -1,9 +1,22 @@
-// The umbrella header: search spaces, their costs, the search. Never a backend:
-// backends are opt-in headers under pcnas/backend/.
+// The umbrella header: search spaces, their costs and constraints, the search algorithms and
+// ranking metrics. Never a backend (pcnas/backend/...), never I/O that needs a third-party
+// library (pcnas/io/..., pcnas/data/...): those are opt-in headers.
 #pragma once
 
 #include <pcnas/config.hpp>
 #include <pcnas/cost/analytic.hpp>
+#include <pcnas/cost/constraint.hpp>
+#include <pcnas/cost/latency_table.hpp>
+#include <pcnas/cost/roofline.hpp>
+#include <pcnas/cost/table.hpp>
+#include <pcnas/eval/ranking.hpp>
+#include <pcnas/rng.hpp>
+#include <pcnas/search/callbacks.hpp>
+#include <pcnas/search/checkpoint.hpp>
+#include <pcnas/search/pc_nas.hpp>
+#include <pcnas/search/progress.hpp>
+#include <pcnas/search/spos_evolution.hpp>
+#include <pcnas/search/supernet_concept.hpp>
 #include <pcnas/space/arch.hpp>
 #include <pcnas/space/layer.hpp>
 #include <pcnas/space/ops.hpp>
