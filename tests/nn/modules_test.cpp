@@ -19,14 +19,20 @@ namespace nn = pcnas::nn;
 using naive = user_naive::backend<double>;
 using fast = pcnas::backend::eigen::backend;
 
-// The Eigen backend with its fused MBConv hidden, so that the modules' op-by-op path runs on it
-// too (name hiding makes the requires-expression fail).
+// The Eigen backend with its fused blocks hidden, so that the modules' op-by-op paths run on it
+// too (name hiding makes the requires-expressions fail).
 struct fast_unfused : fast {
   using fast::fast;
   void mbconv_forward() = delete;
   void mbconv_backward() = delete;
+  void conv_bn_relu6_forward() = delete;
+  void conv_bn_relu6_backward() = delete;
+  void head_forward() = delete;
+  void head_backward() = delete;
 };
 static_assert(pcnas::backend::has_fused_mbconv<fast> && !pcnas::backend::has_fused_mbconv<fast_unfused>);
+static_assert(pcnas::backend::has_fused_conv_bn_relu6<fast> && !pcnas::backend::has_fused_conv_bn_relu6<fast_unfused>);
+static_assert(pcnas::backend::has_fused_head<fast> && !pcnas::backend::has_fused_head<fast_unfused>);
 static_assert(pcnas::backend::check_backend<fast_unfused>());
 
 namespace {
@@ -227,12 +233,21 @@ void compare_module(Make make, act_shape in, std::uint64_t seed, const std::stri
 
 TEST_CASE("eigen backend: whole modules agree with the naive backend") {
   SUBCASE("stem") {
-    compare_module(
-        [](auto& b, pcnas::rng& r) {
-          using B = std::remove_reference_t<decltype(b)>;
-          return nn::conv_bn_relu6<B>(b, {.in_channels = 1, .height = 28, .width = 28, .out_channels = 16}, r);
-        },
-        {3, 28, 28, 1}, 40, "stem");
+    auto make = [](auto& b, pcnas::rng& r) {
+      using B = std::remove_reference_t<decltype(b)>;
+      return nn::conv_bn_relu6<B>(b, {.in_channels = 1, .height = 28, .width = 28, .out_channels = 16}, r);
+    };
+    compare_module<fast>(make, {3, 28, 28, 1}, 40, "stem (fused)");
+    compare_module<fast_unfused>(make, {3, 28, 28, 1}, 40, "stem (op by op)");
+    // Several input channels, stride 2, channels off the vector width, the input gradient.
+    auto make2 = [](auto& b, pcnas::rng& r) {
+      using B = std::remove_reference_t<decltype(b)>;
+      return nn::conv_bn_relu6<B>(b, {.in_channels = 3, .height = 9, .width = 8, .out_channels = 20, .kernel = 3,
+                                      .stride = 2, .input_gradient = true},
+                                  r);
+    };
+    compare_module<fast>(make2, {2, 9, 8, 3}, 41, "stem s2 (fused)");
+    compare_module<fast_unfused>(make2, {2, 9, 8, 3}, 41, "stem s2 (op by op)");
   }
   SUBCASE("MBConv at fmnist shapes") {
     struct kind {
@@ -279,11 +294,16 @@ TEST_CASE("eigen backend: whole modules agree with the naive backend") {
     }
   }
   SUBCASE("head") {
-    compare_module(
-        [](auto& b, pcnas::rng& r) {
-          using B = std::remove_reference_t<decltype(b)>;
-          return nn::head<B>(b, {.in_channels = 80, .height = 7, .width = 7, .features = 256, .classes = 10}, r);
-        },
-        {6, 7, 7, 80}, 60, "head");
+    auto make = [](auto& b, pcnas::rng& r) {
+      using B = std::remove_reference_t<decltype(b)>;
+      return nn::head<B>(b, {.in_channels = 80, .height = 7, .width = 7, .features = 256, .classes = 10}, r);
+    };
+    compare_module<fast>(make, {6, 7, 7, 80}, 60, "head (fused)");
+    compare_module<fast_unfused>(make, {6, 7, 7, 80}, 60, "head (op by op)");
+    auto make2 = [](auto& b, pcnas::rng& r) {
+      using B = std::remove_reference_t<decltype(b)>;
+      return nn::head<B>(b, {.in_channels = 12, .height = 3, .width = 5, .features = 20, .classes = 3}, r);
+    };
+    compare_module<fast>(make2, {4, 3, 5, 12}, 61, "small head (fused)");
   }
 }

@@ -385,6 +385,33 @@ concept has_fused_mbconv = has_types<B> && requires(B& b, const mbconv_desc& d, 
   b.mbconv_backward(d, t, x, x, x, x, x, y);           // (desc, t, x, z1, z2, z3, dy, dx)
 };
 
+// The stem in one call: z = conv2d(x), y = relu6(bn(z)). Forward as has_fused_mbconv's; backward
+// (of a training forward) writes dw and the BN gradients, and dx when `dx` is not null.
+template <class B>
+concept has_fused_conv_bn_relu6 = has_types<B> && requires(B& b, const conv2d_desc& d, double eps, bn_tensors_t<B> bn,
+                                                           const tensor_t<B>& x, tensor_t<B>& y, bool training,
+                                                           double f, tensor_t<B>* dx) {
+  b.conv_bn_relu6_forward(d, eps, x, bn, training, f, x, y, y);  // (desc, eps, w, bn, training, factor, x, z, y)
+  b.conv_bn_relu6_backward(d, eps, x, y, bn, x, x, x, dx);       // (desc, eps, w, dw, bn, x, z, dy, dx or null)
+};
+
+// The classifier head up to the pooled features: z = x·W (1×1 convolution to `features`
+// channels), pooled = global average of relu6(bn(z)), [n, features]. The fully connected layer
+// stays with the linear primitives.
+struct head_desc {
+  act_shape in;
+  index features = 0;
+  double epsilon = 1e-5;
+  constexpr act_shape hidden() const noexcept { return {in.n, in.h, in.w, features}; }
+};
+
+template <class B>
+concept has_fused_head = has_types<B> && requires(B& b, const head_desc& d, bn_tensors_t<B> bn, const tensor_t<B>& x,
+                                                  tensor_t<B>& y, bool training, double f) {
+  b.head_forward(d, x, bn, training, f, x, y, y);  // (desc, w, bn, training, factor, x, z, pooled)
+  b.head_backward(d, x, y, bn, x, x, x, y);        // (desc, w, dw, bn, x, z, dpooled, dx)
+};
+
 // depthwise_backward_data and depthwise_backward_filter in one pass over dy.
 template <class B>
 concept has_depthwise_backward = has_types<B> && requires(B& b, const depthwise_desc& d,

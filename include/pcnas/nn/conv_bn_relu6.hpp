@@ -49,9 +49,15 @@ class conv_bn_relu6 {
     const auto d = desc(x.shape().n);
     const act_shape out = d.out();
     activation<B> z = ctx.acquire(out);
-    b.conv2d_forward(d, x.tensor(), weight_.value, z.tensor());
     activation<B> y = ctx.acquire(out);
-    bn_.forward(b, m, out.rows(), z.tensor(), y.tensor(), bn_activation::relu6);
+    if constexpr (backend::has_fused_conv_bn_relu6<B>) {
+      const bool training = m != mode::eval;
+      b.conv_bn_relu6_forward(d, cfg_.bn.epsilon, weight_.value, bn_.tensors(), training,
+                              training ? bn_.running_factor(m) : 0.0, x.tensor(), z.tensor(), y.tensor());
+    } else {
+      b.conv2d_forward(d, x.tensor(), weight_.value, z.tensor());
+      bn_.forward(b, m, out.rows(), z.tensor(), y.tensor(), bn_activation::relu6);
+    }
     if (m == mode::train) saved_ = {std::move(x), std::move(z), y};
     else saved_ = {};
     return y;
@@ -64,6 +70,14 @@ class conv_bn_relu6 {
     const auto d = desc(saved_.x.shape().n);
     const act_shape out = d.out();
     if (dy.shape() != out) throw std::invalid_argument("pcnas::nn::conv_bn_relu6::backward: dy has the wrong shape");
+    if constexpr (backend::has_fused_conv_bn_relu6<B>) {
+      activation<B> dx;
+      if (cfg_.input_gradient) dx = ctx.acquire(saved_.x.shape());
+      b.conv_bn_relu6_backward(d, cfg_.bn.epsilon, weight_.value, weight_.grad, bn_.tensors(), saved_.x.tensor(),
+                               saved_.z.tensor(), dy.tensor(), cfg_.input_gradient ? &dx.tensor() : nullptr);
+      saved_ = {};
+      return dx;
+    }
     activation<B> dz = ctx.acquire(out);
     bn_.backward(ctx, out.rows(), saved_.z.tensor(), saved_.y.tensor(), dy.tensor(), dz.tensor(),
                  bn_activation::relu6);

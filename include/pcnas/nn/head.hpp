@@ -48,11 +48,18 @@ class head {
     const act_shape in = x.shape();
     const act_shape hid{in.n, in.h, in.w, cfg_.features};
     activation<B> z = ctx.acquire(hid);
-    b.pointwise_forward({in.rows(), cfg_.in_channels, cfg_.features}, x.tensor(), conv_.value, z.tensor());
-    activation<B> a = ctx.acquire(hid);
-    bn_.forward(b, m, in.rows(), z.tensor(), a.tensor(), bn_activation::relu6);
+    activation<B> a;  // stays empty on the fused path
     activation<B> pooled = ctx.acquire(act_shape{in.n, 1, 1, cfg_.features});
-    b.global_avg_pool_forward(hid, a.tensor(), pooled.tensor());
+    if constexpr (backend::has_fused_head<B>) {
+      const bool training = m != mode::eval;
+      b.head_forward(head_desc(in), conv_.value, bn_.tensors(), training, training ? bn_.running_factor(m) : 0.0,
+                     x.tensor(), z.tensor(), pooled.tensor());
+    } else {
+      b.pointwise_forward({in.rows(), cfg_.in_channels, cfg_.features}, x.tensor(), conv_.value, z.tensor());
+      a = ctx.acquire(hid);
+      bn_.forward(b, m, in.rows(), z.tensor(), a.tensor(), bn_activation::relu6);
+      b.global_avg_pool_forward(hid, a.tensor(), pooled.tensor());
+    }
     activation<B> logits = ctx.acquire(output_shape(in.n));
     b.linear_forward(fc_desc(in.n), pooled.tensor(), fc_weight_.value, fc_bias_.value, logits.tensor());
     if (m == mode::train)
@@ -76,6 +83,12 @@ class head {
     b.linear_backward_data(fd, dlogits.tensor(), fc_weight_.value, dpooled.tensor());
     b.linear_backward_params(fd, s.pooled.tensor(), dlogits.tensor(), fc_weight_.grad, fc_bias_.grad);
     dlogits.reset();
+    if constexpr (backend::has_fused_head<B>) {
+      activation<B> dx = ctx.acquire(in);
+      b.head_backward(head_desc(in), conv_.value, conv_.grad, bn_.tensors(), s.x.tensor(), s.z.tensor(),
+                      dpooled.tensor(), dx.tensor());
+      return dx;
+    }
     activation<B> da = ctx.acquire(hid);
     b.global_avg_pool_backward(hid, dpooled.tensor(), da.tensor());
     dpooled.reset();
@@ -114,9 +127,10 @@ class head {
     return c;
   }
   backend::linear_desc fc_desc(index batch) const { return {batch, cfg_.features, cfg_.classes}; }
+  backend::head_desc head_desc(const act_shape& in) const { return {in, cfg_.features, cfg_.bn.epsilon}; }
 
   struct saved {
-    activation<B> x, z, a, pooled;
+    activation<B> x, z, a, pooled;  // a stays empty on the fused path
   };
   config cfg_;
   parameter<B> conv_;

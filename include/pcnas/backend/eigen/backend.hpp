@@ -7,7 +7,7 @@
 #include <pcnas/backend/eigen/conv2d.hpp>
 #include <pcnas/backend/eigen/depthwise.hpp>
 #include <pcnas/backend/eigen/gemm.hpp>
-#include <pcnas/backend/eigen/mbconv.hpp>
+#include <pcnas/backend/eigen/fused.hpp>
 #include <pcnas/backend/eigen/ops.hpp>
 #include <pcnas/backend/eigen/parallel.hpp>
 #include <pcnas/backend/eigen/tensor.hpp>
@@ -209,6 +209,40 @@ class backend {
                             dx.data());
   }
 
+  // --- the fused stem and head ---------------------------------------------------------------
+  void conv_bn_relu6_forward(const conv2d_desc& d, double epsilon, const tensor& w, batch_norm_tensors<tensor> bn,
+                             bool training, double factor, const tensor& x, tensor& z, tensor& y) {
+    need(x, d.in.numel(), "conv_bn_relu6_forward");
+    need(w, d.weight_size(), "conv_bn_relu6_forward");
+    need(z, d.out().numel(), "conv_bn_relu6_forward");
+    need(y, d.out().numel(), "conv_bn_relu6_forward");
+    detail::stem_forward(threads_, ws_, d, epsilon, w.data(), ptrs(bn), training, factor, x.data(), z.data(), y.data());
+  }
+  void conv_bn_relu6_backward(const conv2d_desc& d, double /*epsilon*/, const tensor& w, tensor& dw,
+                              batch_norm_tensors<tensor> bn, const tensor& x, const tensor& z, const tensor& dy,
+                              tensor* dx) {
+    need(dw, d.weight_size(), "conv_bn_relu6_backward");
+    need(dy, d.out().numel(), "conv_bn_relu6_backward");
+    if (dx != nullptr) need(*dx, d.in.numel(), "conv_bn_relu6_backward");
+    detail::stem_backward(threads_, ws_, big_, d, w.data(), dw.data(), ptrs(bn), x.data(), z.data(), dy.data(),
+                          dx != nullptr ? dx->data() : nullptr);
+  }
+  void head_forward(const head_desc& d, const tensor& w, batch_norm_tensors<tensor> bn, bool training, double factor,
+                    const tensor& x, tensor& z, tensor& pooled) {
+    need(x, d.in.numel(), "head_forward");
+    need(w, d.in.c * d.features, "head_forward");
+    need(z, d.hidden().numel(), "head_forward");
+    need(pooled, d.in.n * d.features, "head_forward");
+    detail::head_forward(threads_, ws_, d, w.data(), ptrs(bn), training, factor, x.data(), z.data(), pooled.data());
+  }
+  void head_backward(const head_desc& d, const tensor& w, tensor& dw, batch_norm_tensors<tensor> bn, const tensor& x,
+                     const tensor& z, const tensor& dpooled, tensor& dx) {
+    need(dw, d.in.c * d.features, "head_backward");
+    need(dpooled, d.in.n * d.features, "head_backward");
+    need(dx, d.in.numel(), "head_backward");
+    detail::head_backward(threads_, ws_, d, w.data(), dw.data(), ptrs(bn), x.data(), z.data(), dpooled.data(), dx.data());
+  }
+
   // --- elementwise, pooling, linear, loss, optimizer -----------------------------------------
   void relu6_forward(index n, const tensor& x, tensor& y) {
     need(x, n, "relu6_forward");
@@ -319,6 +353,6 @@ class backend {
 
 static_assert(check_backend<backend>());
 static_assert(has_batch_norm_relu6<backend> && has_batch_norm_add<backend> && has_depthwise_backward<backend> &&
-              has_fused_mbconv<backend>);
+              has_fused_mbconv<backend> && has_fused_conv_bn_relu6<backend> && has_fused_head<backend>);
 
 }  // namespace pcnas::backend::eigen

@@ -1,8 +1,10 @@
-// Dense k×k convolution of the Eigen backend (the stem: few input channels, so direct loops
-// vectorised over the output channels beat an im2col GEMM).
+// Dense k×k convolution of the Eigen backend, for the stem: few input channels, so direct loops
+// over a zero-padded copy of each image, vectorised over blocks of output channels with T output
+// columns per weight load, beat an im2col GEMM.
 #pragma once
 
 #include <pcnas/backend/concept.hpp>
+#include <pcnas/backend/eigen/depthwise.hpp>
 #include <pcnas/backend/eigen/parallel.hpp>
 
 #include <algorithm>
@@ -10,72 +12,175 @@
 
 namespace pcnas::backend::eigen::detail {
 
-inline void conv2d_forward(int threads, scratch& ws, const conv2d_desc& d, const float* x, const float* w, float* y) {
+// x plane (H×W×Ci) → dst[(H + 2p)·(W + 2p)·Ci], zero border.
+inline void pad_plane(const float* x, index H, index W, index Ci, index p, float* dst) {
+  const index Wp = W + 2 * p;
+  std::memset(dst, 0, static_cast<std::size_t>((H + 2 * p) * Wp * Ci) * sizeof(float));
+  for (index h = 0; h < H; ++h)
+    std::memcpy(dst + ((h + p) * Wp + p) * Ci, x + h * W * Ci, static_cast<std::size_t>(W * Ci) * sizeof(float));
+}
+
+// Weights [tap][ci][co] → [co block][tap][ci][lanes], zero beyond Co.
+inline void pack_conv_weights(const float* w, index taps, index Ci, index Co, float* dst) {
+  const index blocks = (Co + lanes - 1) / lanes;
+  for (index cb = 0; cb < blocks; ++cb)
+    for (index t = 0; t < taps; ++t)
+      for (index ci = 0; ci < Ci; ++ci)
+        for (int l = 0; l < lanes; ++l) {
+          const index co = cb * lanes + l;
+          dst[((cb * taps + t) * Ci + ci) * lanes + l] = co < Co ? w[(t * Ci + ci) * Co + co] : 0.0f;
+        }
+}
+
+template <int T>
+[[gnu::always_inline]] inline void conv2d_chunk(const float* xp, index Wp, index Ci, index K, index S, const float* w,
+                                                vfloat* acc) {
+#pragma GCC unroll 8
+  for (int t = 0; t < T; ++t) acc[t] = vfloat{};
+  for (index kh = 0; kh < K; ++kh)
+    for (index kw = 0; kw < K; ++kw) {
+      const float* xr = xp + (kh * Wp + kw) * Ci;
+      const float* wt = w + (kh * K + kw) * Ci * lanes;
+      for (index ci = 0; ci < Ci; ++ci) {
+        const vfloat wv = vload(wt + ci * lanes);
+#pragma GCC unroll 8
+        for (int t = 0; t < T; ++t) acc[t] += xr[t * S * Ci + ci] * wv;
+      }
+    }
+}
+
+// y = conv(x); with `stats`, each thread's output moments go to stats[thread].
+inline void conv2d_forward_run(int threads, scratch& ws, const conv2d_desc& d, const float* x, const float* w,
+                               float* y, channel_moments* stats) {
   const act_shape in = d.in, out = d.out();
-  const index K = d.kernel, Co = out.c, Ci = in.c;
-  parallel_for(threads, out.n * out.h, 4, [&](index b, index e, int t) {
-    float* acc = ws.get(t, 0, Co);
-    for (index row = b; row < e; ++row) {
-      const index n = row / out.h, oh = row % out.h;
-      for (index ow = 0; ow < out.w; ++ow) {
-        std::fill(acc, acc + Co, 0.0f);
-        for (index kh = 0; kh < K; ++kh) {
-          const index ih = oh * d.stride - d.pad + kh;
-          if (ih < 0 || ih >= in.h) continue;
-          for (index kw = 0; kw < K; ++kw) {
-            const index iw = ow * d.stride - d.pad + kw;
-            if (iw < 0 || iw >= in.w) continue;
-            const float* xp = x + ((n * in.h + ih) * in.w + iw) * Ci;
-            const float* wp = w + (kh * K + kw) * Ci * Co;
-            for (index ci = 0; ci < Ci; ++ci) {
-              const float xv = xp[ci];
-              const float* wr = wp + ci * Co;
-              for (index co = 0; co < Co; ++co) acc[co] += xv * wr[co];
+  const index K = d.kernel, S = d.stride, p = d.pad, Ci = in.c, Co = out.c;
+  const index blocks = (Co + lanes - 1) / lanes;
+  const index Hp = in.h + 2 * p, Wp = in.w + 2 * p;
+  float* wpk = ws.get(0, slot_w, blocks * K * K * Ci * lanes);
+  pack_conv_weights(w, K * K, Ci, Co, wpk);
+  const int T = chunk_width(out.w);
+  parallel_for(threads, in.n, 1, [&](index b, index e, int t) {
+    float* xp = ws.get(t, slot_x, Hp * Wp * Ci);
+    for (index n = b; n < e; ++n) {
+      pad_plane(x + n * in.h * in.w * Ci, in.h, in.w, Ci, p, xp);
+      float* yn = y + n * out.h * out.w * Co;
+      for (index cb = 0; cb < blocks; ++cb) {
+        const float* wb = wpk + cb * K * K * Ci * lanes;
+        const int valid = static_cast<int>(std::min<index>(lanes, Co - cb * lanes));
+        for (index oh = 0; oh < out.h; ++oh) {
+          const float* xrow = xp + oh * S * Wp * Ci;
+          float* yrow = yn + oh * out.w * Co + cb * lanes;
+          index ow = 0;
+          with_chunk(T, [&](auto tc) {
+            constexpr int TT = decltype(tc)::value;
+            for (; ow + TT <= out.w; ow += TT) {
+              vfloat acc[TT];
+              conv2d_chunk<TT>(xrow + ow * S * Ci, Wp, Ci, K, S, wb, acc);
+              for (int i = 0; i < TT; ++i) store_lanes(yrow + (ow + i) * Co, acc[i], valid);
             }
+          });
+          for (; ow < out.w; ++ow) {
+            vfloat acc[1];
+            conv2d_chunk<1>(xrow + ow * S * Ci, Wp, Ci, K, S, wb, acc);
+            store_lanes(yrow + ow * Co, acc[0], valid);
           }
         }
-        std::memcpy(y + ((n * out.h + oh) * out.w + ow) * Co, acc, static_cast<std::size_t>(Co) * sizeof(float));
+        if (stats != nullptr) block_moments(yn + cb * lanes, out.h * out.w, Co, cb * lanes, valid, stats[t]);
       }
     }
   });
 }
 
-inline void conv2d_backward_filter(int threads, scratch& ws, const conv2d_desc& d, const float* x, const float* dy,
-                                   float* dw) {
+inline void conv2d_forward(int threads, scratch& ws, const conv2d_desc& d, const float* x, const float* w, float* y) {
+  conv2d_forward_run(threads, ws, d, x, w, y, nullptr);
+}
+
+// dW[tap][ci][co] = Σ xpad[oh·S + kh][ow·S + kw][ci] · g[oh][ow][co], where g is dy, or, with
+// `gtr`, the gradient before a BN: A·dy + B·(z − mean) + K with dy masked by the ReLU6 that
+// followed (the mask recomputed from z, scale and shift).
+struct conv_grad_transform {
+  const float* z;
+  const float *scale, *shift;  // the BN's forward affine map, for the ReLU6 mask
+  const float *A, *B, *K, *mean;
+};
+
+inline void conv2d_backward_filter_run(int threads, scratch& ws, const conv2d_desc& d, const float* x,
+                                       const float* dy, const conv_grad_transform* gtr, float* dw) {
   const act_shape in = d.in, out = d.out();
-  const index K = d.kernel, Co = out.c, Ci = in.c;
-  const index wsize = d.weight_size();
-  const int parts = parallel_for(threads, out.n * out.h, 4, [&](index b, index e, int t) {
-    float* part = ws.get(t, 0, wsize);
-    std::fill(part, part + wsize, 0.0f);
-    for (index row = b; row < e; ++row) {
-      const index n = row / out.h, oh = row % out.h;
-      for (index ow = 0; ow < out.w; ++ow) {
-        const float* g = dy + ((n * out.h + oh) * out.w + ow) * Co;
-        for (index kh = 0; kh < K; ++kh) {
-          const index ih = oh * d.stride - d.pad + kh;
-          if (ih < 0 || ih >= in.h) continue;
-          for (index kw = 0; kw < K; ++kw) {
-            const index iw = ow * d.stride - d.pad + kw;
-            if (iw < 0 || iw >= in.w) continue;
-            const float* xp = x + ((n * in.h + ih) * in.w + iw) * Ci;
-            float* pp = part + (kh * K + kw) * Ci * Co;
-            for (index ci = 0; ci < Ci; ++ci) {
-              const float xv = xp[ci];
-              float* pr = pp + ci * Co;
-              for (index co = 0; co < Co; ++co) pr[co] += xv * g[co];
-            }
-          }
+  const index K = d.kernel, S = d.stride, p = d.pad, Ci = in.c, Co = out.c;
+  const index taps = K * K;
+  const index blocks = (Co + lanes - 1) / lanes;
+  const index Hp = in.h + 2 * p, Wp = in.w + 2 * p;
+  const index psize = blocks * taps * Ci * lanes;
+  const int parts = parallel_for(threads, in.n, 1, [&](index b, index e, int t) {
+    float* xp = ws.get(t, slot_x, Hp * Wp * Ci);
+    float* part = ws.get(t, slot_dw, psize);
+    std::memset(part, 0, static_cast<std::size_t>(psize) * sizeof(float));
+    for (index n = b; n < e; ++n) {
+      pad_plane(x + n * in.h * in.w * Ci, in.h, in.w, Ci, p, xp);
+      for (index cb = 0; cb < blocks; ++cb) {
+        const index c0 = cb * lanes;
+        const int valid = static_cast<int>(std::min<index>(lanes, Co - c0));
+        float* pb = part + cb * taps * Ci * lanes;
+        [[maybe_unused]] vfloat sc{}, sh{}, A{}, B{}, Kc{}, mu{};
+        if (gtr != nullptr) {
+          sc = vload(gtr->scale + c0);
+          sh = vload(gtr->shift + c0);
+          A = vload(gtr->A + c0);
+          B = vload(gtr->B + c0);
+          Kc = vload(gtr->K + c0);
+          mu = vload(gtr->mean + c0);
         }
+        for (index oh = 0; oh < out.h; ++oh)
+          for (index ow = 0; ow < out.w; ++ow) {
+            const index at = ((n * out.h + oh) * out.w + ow) * Co + c0;
+            vfloat g;
+            if (valid == lanes) {
+              g = vload(dy + at);
+              if (gtr != nullptr) {
+                const vfloat z = vload(gtr->z + at);
+                const vfloat pre = z * sc + sh;
+                g = ((pre > 0.0f) & (pre < 6.0f)) ? g : vfloat{};
+                g = A * g + B * (z - mu) + Kc;
+              }
+            } else {
+              g = vfloat{};
+              for (int l = 0; l < valid; ++l) {
+                float gl = dy[at + l];
+                if (gtr != nullptr) {
+                  const index c = c0 + l;
+                  const float z = gtr->z[at + l];
+                  const float pre = z * gtr->scale[c] + gtr->shift[c];
+                  gl = (pre > 0.0f && pre < 6.0f) ? gl : 0.0f;
+                  gl = gtr->A[c] * gl + gtr->B[c] * (z - gtr->mean[c]) + gtr->K[c];
+                }
+                g[l] = gl;
+              }
+            }
+            const float* xo = xp + (oh * S * Wp + ow * S) * Ci;
+            for (index kh = 0; kh < K; ++kh)
+              for (index kw = 0; kw < K; ++kw) {
+                const float* xr = xo + (kh * Wp + kw) * Ci;
+                float* pt = pb + (kh * K + kw) * Ci * lanes;
+                for (index ci = 0; ci < Ci; ++ci) vstore(pt + ci * lanes, vload(pt + ci * lanes) + xr[ci] * g);
+              }
+          }
       }
     }
   });
-  const float* first = ws.get(0, 0, wsize);
-  std::copy(first, first + wsize, dw);
-  for (int t = 1; t < parts; ++t) {
-    const float* p = ws.get(t, 0, wsize);
-    for (index i = 0; i < wsize; ++i) dw[i] += p[i];
-  }
+  for (index t = 0; t < taps; ++t)
+    for (index ci = 0; ci < Ci; ++ci)
+      for (index co = 0; co < Co; ++co) {
+        const index at = (((co / lanes) * taps + t) * Ci + ci) * lanes + co % lanes;
+        float s = 0.0f;
+        for (int th = 0; th < parts; ++th) s += ws.get(th, slot_dw, psize)[at];
+        dw[(t * Ci + ci) * Co + co] = s;
+      }
+}
+
+inline void conv2d_backward_filter(int threads, scratch& ws, const conv2d_desc& d, const float* x, const float* dy,
+                                   float* dw) {
+  conv2d_backward_filter_run(threads, ws, d, x, dy, nullptr, dw);
 }
 
 inline void conv2d_backward_data(int threads, const conv2d_desc& d, const float* dy, const float* w, float* dx) {

@@ -1,4 +1,5 @@
-// The Eigen backend's fused MBConv. Fused, a block reads and writes each of its two hidden-size
+// The Eigen backend's fused blocks: the MBConv, the stem (conv + BN + ReLU6) and the head up to
+// its pooled features. Fused, an MBConv reads and writes each of its two hidden-size
 // tensors about six times per training step instead of thirteen or fourteen:
 //   forward   z1 = x·W1 with its BN statistics taken per row block while in cache; the
 //             depthwise reads z1 through BN1 + ReLU6 while packing (a1 is never stored) and
@@ -12,6 +13,7 @@
 
 #include <pcnas/backend/concept.hpp>
 #include <pcnas/backend/eigen/batch_norm.hpp>
+#include <pcnas/backend/eigen/conv2d.hpp>
 #include <pcnas/backend/eigen/depthwise.hpp>
 #include <pcnas/backend/eigen/gemm.hpp>
 #include <pcnas/backend/eigen/ops.hpp>
@@ -222,8 +224,38 @@ inline void project_backward_blocks(int threads, scratch& ws, const project_back
   sum_partials(ws, 2, parts, Ch * Co, a.dw3);
 }
 
-// The expansion's backward, per row block: dz1 = BN1-backward(g1), dW1 += xᵀ·dz1,
-// dx = dz1·W1ᵀ (+ dy when the block has the identity; dx may be dy itself).
+// A 1×1 convolution's backward per row block, given how to produce a block of its output
+// gradient dz (`make_dz(r0, n, dz)`): dW += xᵀ·dz, dx = dz·Wᵀ (+ dy when `dy` is set; dx may be
+// dy itself).
+template <class MakeDz>
+void pw_backward_blocks(int threads, scratch& ws, index rows, index Ci, index Ch, const float* x, const float* w,
+                        const float* dy, float* dx, float* dw, MakeDz&& make_dz) {
+  const eigen_single_thread one;
+  const const_matrix_map W(w, Ci, Ch);
+  const index RB = gemm_block_rows(Ch, Ci);
+  const int parts = parallel_for(threads, rows, gemm_min_rows, [&](index b, index e, int t) {
+    float* dz = ws.get(t, 0, RB * Ch);
+    float* pdw = ws.get(t, 2, Ci * Ch);
+    matrix_map P(pdw, Ci, Ch);
+    P.setZero();
+    for (index r0 = b; r0 < e; r0 += RB) {
+      const index r1 = std::min(e, r0 + RB), n = r1 - r0;
+      make_dz(r0, n, dz);
+      const const_matrix_map DZ(dz, n, Ch);
+      P.noalias() += const_matrix_map(x + r0 * Ci, n, Ci).transpose() * DZ;
+      matrix_map DX(dx + r0 * Ci, n, Ci);
+      if (dy != nullptr) {
+        if (dy != dx) std::memcpy(dx + r0 * Ci, dy + r0 * Ci, static_cast<std::size_t>(n * Ci) * sizeof(float));
+        DX.noalias() += DZ * W.transpose();
+      } else {
+        DX.noalias() = DZ * W.transpose();
+      }
+    }
+  });
+  sum_partials(ws, 2, parts, Ci * Ch, dw);
+}
+
+// The expansion's backward: dz1 = BN1-backward(g1) per row block.
 struct expand_backward_args {
   index rows, in, hidden;
   const float* x;
@@ -237,30 +269,9 @@ struct expand_backward_args {
 };
 
 inline void expand_backward_blocks(int threads, scratch& ws, const expand_backward_args& a) {
-  const eigen_single_thread one;
-  const index Ci = a.in, Ch = a.hidden;
-  const const_matrix_map W(a.w1, Ci, Ch);
-  const index RB = gemm_block_rows(Ch, Ci);
-  const int parts = parallel_for(threads, a.rows, gemm_min_rows, [&](index b, index e, int t) {
-    float* dz = ws.get(t, 0, RB * Ch);
-    float* pdw = ws.get(t, 2, Ci * Ch);
-    matrix_map P(pdw, Ci, Ch);
-    P.setZero();
-    for (index r0 = b; r0 < e; r0 += RB) {
-      const index r1 = std::min(e, r0 + RB), n = r1 - r0;
-      bn_grad_rows(n, Ch, a.g1 + r0 * Ch, a.z1 + r0 * Ch, a.A1, a.B1, a.K1, a.mean1, dz);
-      const const_matrix_map DZ(dz, n, Ch);
-      P.noalias() += const_matrix_map(a.x + r0 * Ci, n, Ci).transpose() * DZ;
-      matrix_map DX(a.dx + r0 * Ci, n, Ci);
-      if (a.dy != nullptr) {
-        if (a.dy != a.dx) std::memcpy(a.dx + r0 * Ci, a.dy + r0 * Ci, static_cast<std::size_t>(n * Ci) * sizeof(float));
-        DX.noalias() += DZ * W.transpose();
-      } else {
-        DX.noalias() = DZ * W.transpose();
-      }
-    }
+  pw_backward_blocks(threads, ws, a.rows, a.in, a.hidden, a.x, a.w1, a.dy, a.dx, a.dw1, [&](index r0, index n, float* dz) {
+    bn_grad_rows(n, a.hidden, a.g1 + r0 * a.hidden, a.z1 + r0 * a.hidden, a.A1, a.B1, a.K1, a.mean1, dz);
   });
-  sum_partials(ws, 2, parts, Ci * Ch, a.dw1);
 }
 
 inline void mbconv_forward(int threads, scratch& ws, const mbconv_desc& d, const mbconv_ptrs& t, bool training,
@@ -366,6 +377,193 @@ inline void mbconv_backward(int threads, scratch& ws, scratch& big, const mbconv
   expand_backward_blocks(threads, ws,
                          {hin.rows(), d.in.c, Ch, x, g1, z1, A1.data(), B1.data(), K1.data(), mean1.data(), t.expand_w,
                           d.residual() ? dy : nullptr, dx, t.expand_g});
+}
+
+// --- the stem: conv2d + BN + ReLU6 --------------------------------------------------------------
+
+inline void stem_forward(int threads, scratch& ws, const conv2d_desc& d, double eps, const float* w, const bn_ptrs& bn,
+                         bool training, double factor, const float* x, float* z, float* y) {
+  const index Co = d.out_channels;
+  auto sc = padded_channels(Co), sh = padded_channels(Co);
+  if (training) {
+    std::vector<channel_moments> parts(static_cast<std::size_t>(threads), channel_moments(Co));
+    conv2d_forward_run(threads, ws, d, x, w, z, parts.data());
+    channel_moments total(Co);
+    for (const auto& p : parts)
+      for (index c = 0; c < Co; ++c)
+        total.merge(c, p.n[static_cast<std::size_t>(c)], p.mean[static_cast<std::size_t>(c)], p.m2[static_cast<std::size_t>(c)]);
+    bn_finalize_forward(total, Co, bn, eps, factor, sc.data(), sh.data());
+  } else {
+    conv2d_forward_run(threads, ws, d, x, w, z, nullptr);
+    bn_running_affine(Co, bn, eps, sc.data(), sh.data());
+  }
+  bn_apply(threads, d.out().rows(), Co, z, sc.data(), sh.data(), bn_epilogue::relu6, nullptr, y);
+}
+
+// BN + ReLU6 backward sums over (z, dy) → the map A, B, K (and the forward affine for the mask).
+struct bn_relu6_grad_map {
+  std::vector<float> scale, shift, A, B, K, mean;
+  explicit bn_relu6_grad_map(index C)
+      : scale(padded_channels(C)), shift(padded_channels(C)), A(padded_channels(C)), B(padded_channels(C)),
+        K(padded_channels(C)), mean(padded_channels(C)) {}
+};
+
+inline void bn_relu6_grad_setup(int threads, index rows, index C, const float* z, const float* dy, const bn_ptrs& bn,
+                                bn_relu6_grad_map& g) {
+  bn_affine(C, bn.gamma, bn.beta, bn.saved_mean, bn.saved_inv_std, g.scale.data(), g.shift.data());
+  std::copy(bn.saved_mean, bn.saved_mean + C, g.mean.begin());
+  const std::size_t T = static_cast<std::size_t>(threads);
+  std::vector<double> s(T * 2 * static_cast<std::size_t>(C), 0.0);
+  const int parts = parallel_for(threads, rows, 256, [&](index b, index e, int th) {
+    double* s1 = s.data() + static_cast<std::size_t>(th) * static_cast<std::size_t>(C);
+    double* s2 = s.data() + (T + static_cast<std::size_t>(th)) * static_cast<std::size_t>(C);
+    const index R = bn_chunk_rows(C);
+    for (index r0 = b; r0 < e; r0 += R)
+      bn_backward_sums<true>(r0, std::min(e, r0 + R), C, z, dy, g.scale.data(), g.shift.data(), g.mean.data(), s1, s2);
+  });
+  double* s1 = s.data();
+  double* s2 = s.data() + T * static_cast<std::size_t>(C);
+  reduce_rows(s1, parts, C);
+  reduce_rows(s2, parts, C);
+  bn_finalize_backward(C, static_cast<double>(rows), s1, s2, bn, g.A.data(), g.B.data(), g.K.data(), g.mean.data());
+}
+
+inline void stem_backward(int threads, scratch& ws, scratch& big, const conv2d_desc& d, const float* w, float* dw,
+                          const bn_ptrs& bn, const float* x, const float* z, const float* dy, float* dx) {
+  const act_shape out = d.out();
+  const index Co = out.c;
+  bn_relu6_grad_map g(Co);
+  bn_relu6_grad_setup(threads, out.rows(), Co, z, dy, bn, g);
+  const conv_grad_transform tr{z, g.scale.data(), g.shift.data(), g.A.data(), g.B.data(), g.K.data(), g.mean.data()};
+  conv2d_backward_filter_run(threads, ws, d, x, dy, &tr, dw);
+  if (dx != nullptr) {
+    // Rare (the stem's input is the image): materialise dz, then the plain data gradient.
+    float* dz = big.get(0, 0, out.numel());
+    parallel_for(threads, out.rows(), 64, [&](index b, index e, int) {
+      for (index r = b; r < e; ++r)
+        for (index c = 0; c < Co; ++c) {
+          const index at = r * Co + c;
+          const float pre = z[at] * g.scale[static_cast<std::size_t>(c)] + g.shift[static_cast<std::size_t>(c)];
+          const float gv = (pre > 0.0f && pre < 6.0f) ? dy[at] : 0.0f;
+          dz[at] = g.A[static_cast<std::size_t>(c)] * gv +
+                   g.B[static_cast<std::size_t>(c)] * (z[at] - g.mean[static_cast<std::size_t>(c)]) + g.K[static_cast<std::size_t>(c)];
+        }
+    });
+    conv2d_backward_data(threads, d, dz, w, dx);
+  }
+}
+
+// --- the head: 1×1 conv + BN + ReLU6 + global average pooling -----------------------------------
+
+inline void head_forward(int threads, scratch& ws, const head_desc& d, const float* w, const bn_ptrs& bn, bool training,
+                         double factor, const float* x, float* z, float* pooled) {
+  const index F = d.features, Ci = d.in.c, hw = d.in.h * d.in.w;
+  auto sc = padded_channels(F), sh = padded_channels(F);
+  if (training) {
+    channel_moments m(F);
+    pw_forward_blocks<false>(threads, ws, d.in.rows(), Ci, F, x, nullptr, nullptr, w, z, &m);
+    bn_finalize_forward(m, F, bn, d.epsilon, factor, sc.data(), sh.data());
+  } else {
+    pw_forward_blocks<false>(threads, ws, d.in.rows(), Ci, F, x, nullptr, nullptr, w, z, nullptr);
+    bn_running_affine(F, bn, d.epsilon, sc.data(), sh.data());
+  }
+  const float inv = 1.0f / static_cast<float>(hw);
+  parallel_for(threads, d.in.n, 8, [&](index b, index e, int) {
+    const vfloat zero = vfloat{}, six = vbroadcast(6.0f);
+    for (index n = b; n < e; ++n) {
+      float* pn = pooled + n * F;
+      index c = 0;
+      for (; c + lanes <= F; c += lanes) {
+        const vfloat s = vload(sc.data() + c), t = vload(sh.data() + c);
+        vfloat acc = vfloat{};
+        for (index p = 0; p < hw; ++p) acc += vmin(vmax(vload(z + (n * hw + p) * F + c) * s + t, zero), six);
+        vstore(pn + c, acc * inv);
+      }
+      for (; c < F; ++c) {
+        float acc = 0.0f;
+        for (index p = 0; p < hw; ++p)
+          acc += std::min(std::max(z[(n * hw + p) * F + c] * sc[static_cast<std::size_t>(c)] + sh[static_cast<std::size_t>(c)], 0.0f), 6.0f);
+        pn[c] = acc * inv;
+      }
+    }
+  });
+}
+
+inline void head_backward(int threads, scratch& ws, const head_desc& d, const float* w, float* dw, const bn_ptrs& bn,
+                          const float* x, const float* z, const float* dpooled, float* dx) {
+  const index F = d.features, Ci = d.in.c, hw = d.in.h * d.in.w, rows = d.in.rows();
+  const float inv = 1.0f / static_cast<float>(hw);
+  bn_relu6_grad_map g(F);
+  bn_affine(F, bn.gamma, bn.beta, bn.saved_mean, bn.saved_inv_std, g.scale.data(), g.shift.data());
+  std::copy(bn.saved_mean, bn.saved_mean + F, g.mean.begin());
+  // The gradient at pixel (n, p) before the ReLU6 is dpooled[n]/hw where the ReLU6 passed.
+  const std::size_t T = static_cast<std::size_t>(threads);
+  std::vector<double> s(T * 2 * static_cast<std::size_t>(F), 0.0);
+  const int parts = parallel_for(threads, d.in.n, 8, [&](index b, index e, int th) {
+    double* s1 = s.data() + static_cast<std::size_t>(th) * static_cast<std::size_t>(F);
+    double* s2 = s.data() + (T + static_cast<std::size_t>(th)) * static_cast<std::size_t>(F);
+    for (index n = b; n < e; ++n) {
+      index c = 0;
+      for (; c + lanes <= F; c += lanes) {
+        const vfloat gp = vload(dpooled + n * F + c) * inv, sc = vload(g.scale.data() + c),
+                     sh = vload(g.shift.data() + c), mu = vload(g.mean.data() + c);
+        vfloat a1 = vfloat{}, a2 = vfloat{};
+        for (index p = 0; p < hw; ++p) {
+          const vfloat zv = vload(z + (n * hw + p) * F + c);
+          const vfloat pre = zv * sc + sh;
+          const vfloat gv = ((pre > 0.0f) & (pre < 6.0f)) ? gp : vfloat{};
+          a1 += gv;
+          a2 += gv * (zv - mu);
+        }
+        for (int l = 0; l < lanes; ++l) {
+          s1[c + l] += a1[l];
+          s2[c + l] += a2[l];
+        }
+      }
+      for (; c < F; ++c) {
+        const std::size_t cc = static_cast<std::size_t>(c);
+        const float gp = dpooled[n * F + c] * inv;
+        float a1 = 0.0f, a2 = 0.0f;
+        for (index p = 0; p < hw; ++p) {
+          const float zv = z[(n * hw + p) * F + c];
+          const float pre = zv * g.scale[cc] + g.shift[cc];
+          if (pre > 0.0f && pre < 6.0f) {
+            a1 += gp;
+            a2 += gp * (zv - g.mean[cc]);
+          }
+        }
+        s1[c] += a1;
+        s2[c] += a2;
+      }
+    }
+  });
+  double* s1 = s.data();
+  double* s2 = s.data() + T * static_cast<std::size_t>(F);
+  reduce_rows(s1, parts, F);
+  reduce_rows(s2, parts, F);
+  bn_finalize_backward(F, static_cast<double>(rows), s1, s2, bn, g.A.data(), g.B.data(), g.K.data(), g.mean.data());
+  pw_backward_blocks(threads, ws, rows, Ci, F, x, w, nullptr, dx, dw, [&](index r0, index n, float* dz) {
+    for (index r = 0; r < n; ++r) {
+      const index row = r0 + r;
+      const float* gp = dpooled + (row / hw) * F;
+      const float* zr = z + row * F;
+      float* dr = dz + r * F;
+      index c = 0;
+      for (; c + lanes <= F; c += lanes) {
+        const vfloat zv = vload(zr + c);
+        const vfloat pre = zv * vload(g.scale.data() + c) + vload(g.shift.data() + c);
+        const vfloat gv = ((pre > 0.0f) & (pre < 6.0f)) ? vload(gp + c) * inv : vfloat{};
+        vstore(dr + c, vload(g.A.data() + c) * gv + vload(g.B.data() + c) * (zv - vload(g.mean.data() + c)) +
+                           vload(g.K.data() + c));
+      }
+      for (; c < F; ++c) {
+        const std::size_t cc = static_cast<std::size_t>(c);
+        const float pre = zr[c] * g.scale[cc] + g.shift[cc];
+        const float gv = (pre > 0.0f && pre < 6.0f) ? gp[c] * inv : 0.0f;
+        dr[c] = g.A[cc] * gv + g.B[cc] * (zr[c] - g.mean[cc]) + g.K[cc];
+      }
+    }
+  });
 }
 
 }  // namespace pcnas::backend::eigen::detail
