@@ -83,18 +83,28 @@ inline double rms(const host& v) {
 // The comparison rule of the float-vs-double tests: every element within
 // rtol·(|reference| + RMS of the reference). The RMS term stands in for the magnitude of the
 // terms that were summed, which bounds float rounding where the result itself is near zero.
+struct worst_error {
+  double error = 0;
+  std::size_t at = 0;
+};
+
+inline worst_error relative_error(const host& got, const host& want) {
+  const double scale = rms(want);
+  worst_error w;
+  for (std::size_t i = 0; i < got.size() && i < want.size(); ++i) {
+    const double err = std::abs(got[i] - want[i]) / (std::abs(want[i]) + scale + 1e-30);
+    if (!(err <= w.error)) {  // also catches NaN
+      w.error = err;
+      w.at = i;
+    }
+  }
+  return w;
+}
+
 inline void expect_close(const host& got, const host& want, double rtol, const std::string& what) {
   REQUIRE_MESSAGE(got.size() == want.size(), what << ": sizes differ");
   const double scale = rms(want);
-  double worst = 0;
-  std::size_t at = 0;
-  for (std::size_t i = 0; i < got.size(); ++i) {
-    const double err = std::abs(got[i] - want[i]) / (std::abs(want[i]) + scale + 1e-30);
-    if (!(err <= worst)) {  // also catches NaN
-      worst = err;
-      at = i;
-    }
-  }
+  const auto [worst, at] = relative_error(got, want);
   CHECK_MESSAGE(worst <= rtol, what << ": worst relative error " << worst << " at element " << at << " (got "
                                     << got[at] << ", want " << want[at] << ", rms " << scale << ")");
 }

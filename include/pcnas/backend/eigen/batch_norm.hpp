@@ -56,27 +56,18 @@ inline void chunked_moments(const float* x, index b, index e, index C, moments& 
   for (index r0 = b; r0 < e; r0 += R) {
     const index r1 = std::min(e, r0 + R);
     const float inv = 1.0f / static_cast<float>(r1 - r0);
-    index c = 0;
-    for (; c + lanes <= C; c += lanes) {
+    for (index c = 0; c < C; c += lanes) {
+      const int nl = block_lanes(C, c);
       vfloat s = vfloat{};
-      for (index r = r0; r < r1; ++r) s += vload(x + r * C + c);
+      for (index r = r0; r < r1; ++r) s += vld(x + r * C + c, nl);
       const vfloat m = s * inv;
       vfloat q = vfloat{};
       for (index r = r0; r < r1; ++r) {
-        const vfloat d = vload(x + r * C + c) - m;
+        const vfloat d = vld(x + r * C + c, nl) - m;
         q += d * d;
       }
-      vstore(cm + c, m);
-      vstore(cq + c, q);
-    }
-    for (; c < C; ++c) {
-      float s = 0.0f;
-      for (index r = r0; r < r1; ++r) s += x[r * C + c];
-      const float m = s * inv;
-      float q = 0.0f;
-      for (index r = r0; r < r1; ++r) q += (x[r * C + c] - m) * (x[r * C + c] - m);
-      cm[c] = m;
-      cq[c] = q;
+      vst(cm + c, m, nl);
+      vst(cq + c, q, nl);
     }
     for (index k = 0; k < C; ++k) {
       dtmp[k] = cm[k];
@@ -106,18 +97,12 @@ inline void bn_apply_rows(index b, index e, index C, const float* x, const float
   for (index r = b; r < e; ++r) {
     const float* xr = x + r * C;
     float* yr = y + r * C;
-    index c = 0;
-    for (; c + lanes <= C; c += lanes) {
-      vfloat v = vload(xr + c) * vload(scale + c) + vload(shift + c);
+    for (index c = 0; c < C; c += lanes) {
+      const int nl = block_lanes(C, c);
+      vfloat v = vld(xr + c, nl) * vld(scale + c, nl) + vld(shift + c, nl);
       if constexpr (Ep == bn_epilogue::relu6) v = vmin(vmax(v, zero), six);
-      if constexpr (Ep == bn_epilogue::add) v += vload(residual + r * C + c);
-      vstore(yr + c, v);
-    }
-    for (; c < C; ++c) {
-      float v = xr[c] * scale[c] + shift[c];
-      if constexpr (Ep == bn_epilogue::relu6) v = std::min(std::max(v, 0.0f), 6.0f);
-      if constexpr (Ep == bn_epilogue::add) v += residual[r * C + c];
-      yr[c] = v;
+      if constexpr (Ep == bn_epilogue::add) v += vld(residual + r * C + c, nl);
+      vst(yr + c, v, nl);
     }
   }
 }
@@ -188,38 +173,26 @@ inline void bn_forward_inference(int threads, const batch_norm_desc& d, const bn
 template <bool Relu6>
 inline void bn_backward_sums(index r0, index r1, index C, const float* x, const float* dy, const float* scale,
                              const float* shift, const float* mean, double* s1, double* s2) {
-  index c = 0;
-  for (; c + lanes <= C; c += lanes) {
+  for (index c = 0; c < C; c += lanes) {
+    const int nl = block_lanes(C, c);
     [[maybe_unused]] vfloat sc{}, sh{};
     if constexpr (Relu6) {
-      sc = vload(scale + c);
-      sh = vload(shift + c);
+      sc = vld(scale + c, nl);
+      sh = vld(shift + c, nl);
     }
-    const vfloat mu = vload(mean + c);
+    const vfloat mu = vld(mean + c, nl);
     vfloat a1 = vfloat{}, a2 = vfloat{};
     for (index r = r0; r < r1; ++r) {
-      const vfloat xv = vload(x + r * C + c);
-      vfloat g = vload(dy + r * C + c);
+      const vfloat xv = vld(x + r * C + c, nl);
+      vfloat g = vld(dy + r * C + c, nl);
       if constexpr (Relu6) g = relu6_pass(xv, sc, sh, g);
       a1 += g;
       a2 += g * (xv - mu);
     }
-    for (int l = 0; l < lanes; ++l) {
+    for (int l = 0; l < nl; ++l) {
       s1[c + l] += a1[l];
       s2[c + l] += a2[l];
     }
-  }
-  for (; c < C; ++c) {
-    float a1 = 0.0f, a2 = 0.0f;
-    for (index r = r0; r < r1; ++r) {
-      const float xv = x[r * C + c];
-      float g = dy[r * C + c];
-      if constexpr (Relu6) g = relu6_pass(xv, scale[c], shift[c], g);
-      a1 += g;
-      a2 += g * (xv - mean[c]);
-    }
-    s1[c] += a1;
-    s2[c] += a2;
   }
 }
 
@@ -232,17 +205,12 @@ inline void bn_backward_apply(index b, index e, index C, const float* x, const f
     const float* xr = x + r * C;
     const float* gr = dy + r * C;
     float* dr = dx + r * C;
-    index c = 0;
-    for (; c + lanes <= C; c += lanes) {
-      const vfloat xv = vload(xr + c);
-      vfloat g = vload(gr + c);
-      if constexpr (Relu6) g = relu6_pass(xv, vload(scale + c), vload(shift + c), g);
-      vstore(dr + c, vload(A + c) * g + vload(B + c) * (xv - vload(mean + c)) + vload(K + c));
-    }
-    for (; c < C; ++c) {
-      float g = gr[c];
-      if constexpr (Relu6) g = relu6_pass(xr[c], scale[c], shift[c], g);
-      dr[c] = A[c] * g + B[c] * (xr[c] - mean[c]) + K[c];
+    for (index c = 0; c < C; c += lanes) {
+      const int nl = block_lanes(C, c);
+      const vfloat xv = vld(xr + c, nl);
+      vfloat g = vld(gr + c, nl);
+      if constexpr (Relu6) g = relu6_pass(xv, vld(scale + c, nl), vld(shift + c, nl), g);
+      vst(dr + c, vld(A + c, nl) * g + vld(B + c, nl) * (xv - vld(mean + c, nl)) + vld(K + c, nl), nl);
     }
   }
 }

@@ -134,28 +134,12 @@ inline void conv2d_backward_filter_run(int threads, scratch& ws, const conv2d_de
         for (index oh = 0; oh < out.h; ++oh)
           for (index ow = 0; ow < out.w; ++ow) {
             const index at = ((n * out.h + oh) * out.w + ow) * Co + c0;
-            vfloat g;
-            if (valid == lanes) {
-              g = vload(dy + at);
-              if (gtr != nullptr) {
-                const vfloat z = vload(gtr->z + at);
-                const vfloat pre = z * sc + sh;
-                g = ((pre > 0.0f) & (pre < 6.0f)) ? g : vfloat{};
-                g = A * g + B * (z - mu) + Kc;
-              }
-            } else {
-              g = vfloat{};
-              for (int l = 0; l < valid; ++l) {
-                float gl = dy[at + l];
-                if (gtr != nullptr) {
-                  const index c = c0 + l;
-                  const float z = gtr->z[at + l];
-                  const float pre = z * gtr->scale[c] + gtr->shift[c];
-                  gl = (pre > 0.0f && pre < 6.0f) ? gl : 0.0f;
-                  gl = gtr->A[c] * gl + gtr->B[c] * (z - gtr->mean[c]) + gtr->K[c];
-                }
-                g[l] = gl;
-              }
+            vfloat g = vld(dy + at, valid);
+            if (gtr != nullptr) {
+              const vfloat z = vld(gtr->z + at, valid);
+              const vfloat pre = z * sc + sh;
+              g = ((pre > 0.0f) & (pre < 6.0f)) ? g : vfloat{};
+              g = A * g + B * (z - mu) + Kc;
             }
             const float* xo = xp + (oh * S * Wp + ow * S) * Ci;
             for (index kh = 0; kh < K; ++kh)

@@ -67,32 +67,15 @@ inline void pack_plane(const float* src, index plane, index H, index W, index C,
     float* d = dst + ((h + pad) * Wp + pad) * lanes;
     const index at = plane + h * W * C + c0;
     const float* s = src + at;
-    if (valid == lanes) {
-      for (index w = 0; w < W; ++w) {
-        const vfloat v = vload(s + w * C);
-        if constexpr (std::is_same_v<Tr, pack_copy>) {
-          vstore(d + w * lanes, v);
-        } else if constexpr (std::is_same_v<Tr, pack_bn_relu6>) {
-          vstore(d + w * lanes, vmin(vmax(v * a + b, zero), six));
-        } else {
-          vstore(d + w * lanes, a * v + b * (vload(tr.z + at + w * C) - mu) + k);
-        }
-      }
-    } else {
-      for (index w = 0; w < W; ++w) {
-        int l = 0;
-        for (; l < valid; ++l) {
-          const float v = s[w * C + l];
-          const index c = c0 + l;
-          if constexpr (std::is_same_v<Tr, pack_copy>) {
-            d[w * lanes + l] = v;
-          } else if constexpr (std::is_same_v<Tr, pack_bn_relu6>) {
-            d[w * lanes + l] = std::min(std::max(v * tr.scale[c] + tr.shift[c], 0.0f), 6.0f);
-          } else {
-            d[w * lanes + l] = tr.A[c] * v + tr.B[c] * (tr.z[at + w * C + l] - tr.mean[c]) + tr.K[c];
-          }
-        }
-        for (; l < lanes; ++l) d[w * lanes + l] = 0.0f;
+    // Masked loads read zeros past `valid`, and the padded coefficients map zeros to zeros.
+    for (index w = 0; w < W; ++w) {
+      const vfloat v = vld(s + w * C, valid);
+      if constexpr (std::is_same_v<Tr, pack_copy>) {
+        vstore(d + w * lanes, v);
+      } else if constexpr (std::is_same_v<Tr, pack_bn_relu6>) {
+        vstore(d + w * lanes, vmin(vmax(v * a + b, zero), six));
+      } else {
+        vstore(d + w * lanes, a * v + b * (vld(tr.z + at + w * C, valid) - mu) + k);
       }
     }
   }
@@ -113,15 +96,7 @@ inline void pack_weights(const float* w, index K, index C, bool flip, float* dst
     }
 }
 
-inline void store_lanes(float* dst, vfloat v, int valid) {
-  if (valid == lanes) {
-    vstore(dst, v);
-  } else {
-    alignas(64) float tmp[lanes];
-    vstore(tmp, v);
-    for (int l = 0; l < valid; ++l) dst[l] = tmp[l];
-  }
-}
+inline void store_lanes(float* dst, vfloat v, int valid) { vst(dst, v, valid); }
 
 // The chunk width T used along a row of `width` outputs, and the kernel sizes and strides with
 // unrolled kernels (others use the generic loops, KT = ST = 0).
@@ -321,22 +296,12 @@ struct channel_moments {
 // passes over data that was just written and is still in cache.
 inline void block_moments(const float* p, index count, index stride, index c0, int valid, channel_moments& out) {
   vfloat s = vfloat{};
-  if (valid == lanes) {
-    for (index i = 0; i < count; ++i) s += vload(p + i * stride);
-  } else {
-    for (index i = 0; i < count; ++i)
-      for (int l = 0; l < valid; ++l) s[l] += p[i * stride + l];
-  }
+  for (index i = 0; i < count; ++i) s += vld(p + i * stride, valid);
   const vfloat m = s / static_cast<float>(count);
   vfloat q = vfloat{};
-  if (valid == lanes) {
-    for (index i = 0; i < count; ++i) {
-      const vfloat d = vload(p + i * stride) - m;
-      q += d * d;
-    }
-  } else {
-    for (index i = 0; i < count; ++i)
-      for (int l = 0; l < valid; ++l) q[l] += (p[i * stride + l] - m[l]) * (p[i * stride + l] - m[l]);
+  for (index i = 0; i < count; ++i) {
+    const vfloat d = vld(p + i * stride, valid) - m;
+    q += d * d;
   }
   for (int l = 0; l < valid; ++l) out.merge(c0 + l, static_cast<double>(count), m[l], q[l]);
 }
@@ -463,13 +428,7 @@ void depthwise_backward_run(int threads, scratch& ws, const depthwise_desc& d, c
               const vfloat act = vload(xp + ((ih + p) * Wp + iw + p) * lanes);
               const vfloat g = ((act > 0.0f) & (act < 6.0f)) ? vload(stage + (ih * in.w + iw) * lanes) : vfloat{};
               const index at = in_plane + (ih * in.w + iw) * in.c + c0;
-              vfloat z;
-              if (valid == lanes) {
-                z = vload(ep->z + at);
-              } else {
-                z = mu;
-                for (int l = 0; l < valid; ++l) z[l] = ep->z[at + l];
-              }
+              const vfloat z = vld(ep->z + at, valid);
               a1 += g;
               a2 += g * (z - mu);
               store_lanes(ep->g + at, g, valid);

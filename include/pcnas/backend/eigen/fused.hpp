@@ -96,13 +96,14 @@ inline index gemm_block_rows(index K, index N) { return std::clamp<index>(131072
 // dst[r][c] = A·g + B·(z − mean) + K over n rows of C channels (all arrays row-contiguous).
 inline void bn_grad_rows(index n, index C, const float* g, const float* z, const float* A, const float* B,
                          const float* K, const float* mean, float* dst) {
-  for (index r = 0; r < n; ++r) {
-    index c = 0;
-    for (; c + lanes <= C; c += lanes)
-      vstore(dst + r * C + c, vload(A + c) * vload(g + r * C + c) + vload(B + c) * (vload(z + r * C + c) - vload(mean + c)) +
-                                  vload(K + c));
-    for (; c < C; ++c) dst[r * C + c] = A[c] * g[r * C + c] + B[c] * (z[r * C + c] - mean[c]) + K[c];
-  }
+  for (index r = 0; r < n; ++r)
+    for (index c = 0; c < C; c += lanes) {
+      const int nl = block_lanes(C, c);
+      vst(dst + r * C + c,
+          vld(A + c, nl) * vld(g + r * C + c, nl) + vld(B + c, nl) * (vld(z + r * C + c, nl) - vld(mean + c, nl)) +
+              vld(K + c, nl),
+          nl);
+    }
 }
 
 // z = T(x)·W over `rows` rows in blocks per thread, T the identity or relu6(x·scale + shift);
@@ -191,33 +192,21 @@ inline void project_backward_blocks(int threads, scratch& ws, const project_back
       float* g = a.g2 + r0 * Ch;
       matrix_map(g, n, Ch).noalias() = DZ * W.transpose();
       const float* z = a.z2 + r0 * Ch;
-      index c = 0;
-      for (; c + lanes <= Ch; c += lanes) {
-        const vfloat mu = vload(a.mean2 + c);
+      for (index c = 0; c < Ch; c += lanes) {
+        const int nl = block_lanes(Ch, c);
+        const vfloat mu = vld(a.mean2 + c, nl);
         vfloat acc1 = vfloat{}, acc2 = vfloat{};
         for (index r = 0; r < n; ++r) {
-          const vfloat av = vload(act + r * Ch + c);
-          const vfloat gv = ((av > 0.0f) & (av < 6.0f)) ? vload(g + r * Ch + c) : vfloat{};
-          vstore(g + r * Ch + c, gv);
+          const vfloat av = vld(act + r * Ch + c, nl);
+          const vfloat gv = ((av > 0.0f) & (av < 6.0f)) ? vld(g + r * Ch + c, nl) : vfloat{};
+          vst(g + r * Ch + c, gv, nl);
           acc1 += gv;
-          acc2 += gv * (vload(z + r * Ch + c) - mu);
+          acc2 += gv * (vld(z + r * Ch + c, nl) - mu);
         }
-        for (int l = 0; l < lanes; ++l) {
+        for (int l = 0; l < nl; ++l) {
           s1[c + l] += acc1[l];
           s2[c + l] += acc2[l];
         }
-      }
-      for (; c < Ch; ++c) {
-        float acc1 = 0.0f, acc2 = 0.0f;
-        for (index r = 0; r < n; ++r) {
-          const float av = act[r * Ch + c];
-          const float gv = (av > 0.0f && av < 6.0f) ? g[r * Ch + c] : 0.0f;
-          g[r * Ch + c] = gv;
-          acc1 += gv;
-          acc2 += gv * (z[r * Ch + c] - a.mean2[c]);
-        }
-        s1[c] += acc1;
-        s2[c] += acc2;
       }
     }
   });
@@ -441,12 +430,16 @@ inline void stem_backward(int threads, scratch& ws, scratch& big, const conv2d_d
     float* dz = big.get(0, 0, out.numel());
     parallel_for(threads, out.rows(), 64, [&](index b, index e, int) {
       for (index r = b; r < e; ++r)
-        for (index c = 0; c < Co; ++c) {
+        for (index c = 0; c < Co; c += lanes) {
+          const int nl = block_lanes(Co, c);
           const index at = r * Co + c;
-          const float pre = z[at] * g.scale[static_cast<std::size_t>(c)] + g.shift[static_cast<std::size_t>(c)];
-          const float gv = (pre > 0.0f && pre < 6.0f) ? dy[at] : 0.0f;
-          dz[at] = g.A[static_cast<std::size_t>(c)] * gv +
-                   g.B[static_cast<std::size_t>(c)] * (z[at] - g.mean[static_cast<std::size_t>(c)]) + g.K[static_cast<std::size_t>(c)];
+          const vfloat zv = vld(z + at, nl);
+          const vfloat pre = zv * vld(g.scale.data() + c, nl) + vld(g.shift.data() + c, nl);
+          const vfloat gv = ((pre > 0.0f) & (pre < 6.0f)) ? vld(dy + at, nl) : vfloat{};
+          vst(dz + at,
+              vld(g.A.data() + c, nl) * gv + vld(g.B.data() + c, nl) * (zv - vld(g.mean.data() + c, nl)) +
+                  vld(g.K.data() + c, nl),
+              nl);
         }
     });
     conv2d_backward_data(threads, d, dz, w, dx);
@@ -472,18 +465,12 @@ inline void head_forward(int threads, scratch& ws, const head_desc& d, const flo
     const vfloat zero = vfloat{}, six = vbroadcast(6.0f);
     for (index n = b; n < e; ++n) {
       float* pn = pooled + n * F;
-      index c = 0;
-      for (; c + lanes <= F; c += lanes) {
-        const vfloat s = vload(sc.data() + c), t = vload(sh.data() + c);
+      for (index c = 0; c < F; c += lanes) {
+        const int nl = block_lanes(F, c);
+        const vfloat s = vld(sc.data() + c, nl), t = vld(sh.data() + c, nl);
         vfloat acc = vfloat{};
-        for (index p = 0; p < hw; ++p) acc += vmin(vmax(vload(z + (n * hw + p) * F + c) * s + t, zero), six);
-        vstore(pn + c, acc * inv);
-      }
-      for (; c < F; ++c) {
-        float acc = 0.0f;
-        for (index p = 0; p < hw; ++p)
-          acc += std::min(std::max(z[(n * hw + p) * F + c] * sc[static_cast<std::size_t>(c)] + sh[static_cast<std::size_t>(c)], 0.0f), 6.0f);
-        pn[c] = acc * inv;
+        for (index p = 0; p < hw; ++p) acc += vmin(vmax(vld(z + (n * hw + p) * F + c, nl) * s + t, zero), six);
+        vst(pn + c, acc * inv, nl);
       }
     }
   });
@@ -502,40 +489,24 @@ inline void head_backward(int threads, scratch& ws, const head_desc& d, const fl
   const int parts = parallel_for(threads, d.in.n, 8, [&](index b, index e, int th) {
     double* s1 = s.data() + static_cast<std::size_t>(th) * static_cast<std::size_t>(F);
     double* s2 = s.data() + (T + static_cast<std::size_t>(th)) * static_cast<std::size_t>(F);
-    for (index n = b; n < e; ++n) {
-      index c = 0;
-      for (; c + lanes <= F; c += lanes) {
-        const vfloat gp = vload(dpooled + n * F + c) * inv, sc = vload(g.scale.data() + c),
-                     sh = vload(g.shift.data() + c), mu = vload(g.mean.data() + c);
+    for (index n = b; n < e; ++n)
+      for (index c = 0; c < F; c += lanes) {
+        const int nl = block_lanes(F, c);
+        const vfloat gp = vld(dpooled + n * F + c, nl) * inv, sc = vld(g.scale.data() + c, nl),
+                     sh = vld(g.shift.data() + c, nl), mu = vld(g.mean.data() + c, nl);
         vfloat a1 = vfloat{}, a2 = vfloat{};
         for (index p = 0; p < hw; ++p) {
-          const vfloat zv = vload(z + (n * hw + p) * F + c);
+          const vfloat zv = vld(z + (n * hw + p) * F + c, nl);
           const vfloat pre = zv * sc + sh;
           const vfloat gv = ((pre > 0.0f) & (pre < 6.0f)) ? gp : vfloat{};
           a1 += gv;
           a2 += gv * (zv - mu);
         }
-        for (int l = 0; l < lanes; ++l) {
+        for (int l = 0; l < nl; ++l) {
           s1[c + l] += a1[l];
           s2[c + l] += a2[l];
         }
       }
-      for (; c < F; ++c) {
-        const std::size_t cc = static_cast<std::size_t>(c);
-        const float gp = dpooled[n * F + c] * inv;
-        float a1 = 0.0f, a2 = 0.0f;
-        for (index p = 0; p < hw; ++p) {
-          const float zv = z[(n * hw + p) * F + c];
-          const float pre = zv * g.scale[cc] + g.shift[cc];
-          if (pre > 0.0f && pre < 6.0f) {
-            a1 += gp;
-            a2 += gp * (zv - g.mean[cc]);
-          }
-        }
-        s1[c] += a1;
-        s2[c] += a2;
-      }
-    }
   });
   double* s1 = s.data();
   double* s2 = s.data() + T * static_cast<std::size_t>(F);
@@ -548,19 +519,15 @@ inline void head_backward(int threads, scratch& ws, const head_desc& d, const fl
       const float* gp = dpooled + (row / hw) * F;
       const float* zr = z + row * F;
       float* dr = dz + r * F;
-      index c = 0;
-      for (; c + lanes <= F; c += lanes) {
-        const vfloat zv = vload(zr + c);
-        const vfloat pre = zv * vload(g.scale.data() + c) + vload(g.shift.data() + c);
-        const vfloat gv = ((pre > 0.0f) & (pre < 6.0f)) ? vload(gp + c) * inv : vfloat{};
-        vstore(dr + c, vload(g.A.data() + c) * gv + vload(g.B.data() + c) * (zv - vload(g.mean.data() + c)) +
-                           vload(g.K.data() + c));
-      }
-      for (; c < F; ++c) {
-        const std::size_t cc = static_cast<std::size_t>(c);
-        const float pre = zr[c] * g.scale[cc] + g.shift[cc];
-        const float gv = (pre > 0.0f && pre < 6.0f) ? gp[c] * inv : 0.0f;
-        dr[c] = g.A[cc] * gv + g.B[cc] * (zr[c] - g.mean[cc]) + g.K[cc];
+      for (index c = 0; c < F; c += lanes) {
+        const int nl = block_lanes(F, c);
+        const vfloat zv = vld(zr + c, nl);
+        const vfloat pre = zv * vld(g.scale.data() + c, nl) + vld(g.shift.data() + c, nl);
+        const vfloat gv = ((pre > 0.0f) & (pre < 6.0f)) ? vld(gp + c, nl) * inv : vfloat{};
+        vst(dr + c,
+            vld(g.A.data() + c, nl) * gv + vld(g.B.data() + c, nl) * (zv - vld(g.mean.data() + c, nl)) +
+                vld(g.K.data() + c, nl),
+            nl);
       }
     }
   });

@@ -15,6 +15,10 @@
 #include <omp.h>
 #endif
 
+#if defined(__AVX__) || defined(__AVX512F__)
+#include <immintrin.h>
+#endif
+
 #if !defined(__GNUC__)
 #error "pcnas's Eigen backend uses GCC/Clang vector extensions for its depthwise kernels"
 #endif
@@ -40,8 +44,45 @@ typedef float vfloat __attribute__((vector_size(lanes * sizeof(float))));
 }
 [[gnu::always_inline]] inline void vstore(float* p, vfloat v) noexcept { std::memcpy(p, &v, sizeof v); }
 [[gnu::always_inline]] inline vfloat vbroadcast(float x) noexcept { return vfloat{} + x; }
+
+// The first `n` lanes (0 < n ≤ lanes); the others read as zero / are left untouched. Masked
+// instructions where the target has them, so that channel tails stay vectorised and never touch
+// memory beyond them.
+[[gnu::always_inline]] inline vfloat vload_n(const float* p, int n) noexcept {
+#if defined(__AVX512F__)
+  return _mm512_maskz_loadu_ps(static_cast<__mmask16>((1u << n) - 1u), p);
+#elif defined(__AVX__)
+  const __m256i idx = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+  return _mm256_maskload_ps(p, _mm256_cmpgt_epi32(_mm256_set1_epi32(n), idx));
+#else
+  vfloat v{};
+  for (int l = 0; l < n; ++l) v[l] = p[l];
+  return v;
+#endif
+}
+[[gnu::always_inline]] inline void vstore_n(float* p, vfloat v, int n) noexcept {
+#if defined(__AVX512F__)
+  _mm512_mask_storeu_ps(p, static_cast<__mmask16>((1u << n) - 1u), v);
+#elif defined(__AVX__)
+  const __m256i idx = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+  _mm256_maskstore_ps(p, _mm256_cmpgt_epi32(_mm256_set1_epi32(n), idx), v);
+#else
+  for (int l = 0; l < n; ++l) p[l] = v[l];
+#endif
+}
 [[gnu::always_inline]] inline vfloat vmin(vfloat a, vfloat b) noexcept { return a < b ? a : b; }
 [[gnu::always_inline]] inline vfloat vmax(vfloat a, vfloat b) noexcept { return a > b ? a : b; }
+
+// Full or masked, by n.
+[[gnu::always_inline]] inline vfloat vld(const float* p, int n) noexcept { return n == lanes ? vload(p) : vload_n(p, n); }
+[[gnu::always_inline]] inline void vst(float* p, vfloat v, int n) noexcept {
+  if (n == lanes) vstore(p, v);
+  else vstore_n(p, v, n);
+}
+// The lanes of channel block c of C.
+[[gnu::always_inline]] inline int block_lanes(index C, index c) noexcept {
+  return static_cast<int>(C - c < lanes ? C - c : lanes);
+}
 
 struct aligned_free {
   void operator()(float* p) const noexcept { std::free(p); }
