@@ -177,7 +177,10 @@ inline linear_calibration fit_calibration(std::span<const double> predicted, std
 inline double apply_calibration(const linear_calibration& c, double predicted) { return c.a * predicted + c.b; }
 
 inline additive_cost_model apply_calibration(const linear_calibration& c, additive_cost_model model) {
-  model.fixed = c.a * model.fixed + c.b;
+  const double scaled = c.a * model.fixed;
+  model.fixed = scaled + c.b;
+  // A fit on the boundary fixed >= 0 lands on zero up to rounding; keep the exact zero.
+  if (model.fixed < 0.0 && -model.fixed <= 1e-12 * (std::abs(scaled) + std::abs(c.b))) model.fixed = 0.0;
   for (auto& row : model.per_layer)
     for (auto& t : row) t *= c.a;
   return model;
