@@ -49,6 +49,24 @@ template <int T>
     }
 }
 
+struct conv2d_row {
+  template <int TT>
+  static void run(const float* xrow, index Wp, index Ci, index K, index S, const float* wb, index Wo, float* yrow,
+                  index Co, int valid) {
+    index ow = 0;
+    for (; ow + TT <= Wo; ow += TT) {
+      vfloat acc[TT];
+      conv2d_chunk<TT>(xrow + ow * S * Ci, Wp, Ci, K, S, wb, acc);
+      for (int i = 0; i < TT; ++i) store_lanes(yrow + (ow + i) * Co, acc[i], valid);
+    }
+    for (; ow < Wo; ++ow) {
+      vfloat acc[1];
+      conv2d_chunk<1>(xrow + ow * S * Ci, Wp, Ci, K, S, wb, acc);
+      store_lanes(yrow + ow * Co, acc[0], valid);
+    }
+  }
+};
+
 // y = conv(x); with `stats`, each thread's output moments go to stats[thread].
 inline void conv2d_forward_run(int threads, scratch& ws, const conv2d_desc& d, const float* x, const float* w,
                                float* y, channel_moments* stats) {
@@ -70,20 +88,7 @@ inline void conv2d_forward_run(int threads, scratch& ws, const conv2d_desc& d, c
         for (index oh = 0; oh < out.h; ++oh) {
           const float* xrow = xp + oh * S * Wp * Ci;
           float* yrow = yn + oh * out.w * Co + cb * lanes;
-          index ow = 0;
-          with_chunk(T, [&](auto tc) {
-            constexpr int TT = decltype(tc)::value;
-            for (; ow + TT <= out.w; ow += TT) {
-              vfloat acc[TT];
-              conv2d_chunk<TT>(xrow + ow * S * Ci, Wp, Ci, K, S, wb, acc);
-              for (int i = 0; i < TT; ++i) store_lanes(yrow + (ow + i) * Co, acc[i], valid);
-            }
-          });
-          for (; ow < out.w; ++ow) {
-            vfloat acc[1];
-            conv2d_chunk<1>(xrow + ow * S * Ci, Wp, Ci, K, S, wb, acc);
-            store_lanes(yrow + ow * Co, acc[0], valid);
-          }
+          with_chunk<conv2d_row>(T, xrow, Wp, Ci, K, S, wb, out.w, yrow, Co, valid);
         }
         if (stats != nullptr) block_moments(yn + cb * lanes, out.h * out.w, Co, cb * lanes, valid, stats[t]);
       }

@@ -34,52 +34,72 @@ struct pack_bn_grad {
   const float* mean;
 };
 
-// Copies channels [c0, c0 + valid) of the H×W×C NHWC plane at src (element offset `plane` of
-// its tensor) into dst[(H + 2·pad)·(W + 2·pad)][lanes], applying the transform; lanes from
-// `valid` on are zero, and so is the border, which is written only when `border` is set (the
-// interior writes never touch it, so a buffer reused for the same geometry keeps it).
-template <class Tr>
-inline void pack_plane(const float* src, index plane, index H, index W, index C, index c0, int valid, index pad,
-                       float* dst, const Tr& tr, bool border) {
+// Copies channel blocks [cb0, cb1) of the H×W×C NHWC image at src (element offset `plane` of its
+// tensor) into dst, block b at dst + (b − cb0)·Hp·Wp·lanes laid out [Hp = H + 2·pad][Wp = W + 2·pad]
+// [lanes], applying the transform; lanes past C are zero. The border is left alone: zero it once
+// with zero_borders (the interior writes never touch it, so a buffer reused for the same geometry
+// keeps it). Row by row, so that each row of the image is read from memory once.
+// Zeroes the borders of `count` padded blocks [H + 2·pad][W + 2·pad][lanes].
+inline void zero_borders(float* dst, index count, index H, index W, index pad) {
   const index Wp = W + 2 * pad;
   const index Hp = H + 2 * pad;
-  if (border) {
-    std::memset(dst, 0, static_cast<std::size_t>(pad * Wp * lanes) * sizeof(float));
-    std::memset(dst + (pad + H) * Wp * lanes, 0, static_cast<std::size_t>((Hp - pad - H) * Wp * lanes) * sizeof(float));
+  for (index i = 0; i < count; ++i) {
+    float* b = dst + i * Hp * Wp * lanes;
+    std::memset(b, 0, static_cast<std::size_t>(pad * Wp * lanes) * sizeof(float));
+    std::memset(b + (pad + H) * Wp * lanes, 0, static_cast<std::size_t>((Hp - pad - H) * Wp * lanes) * sizeof(float));
     for (index h = 0; h < H; ++h) {
-      float* row = dst + (h + pad) * Wp * lanes;
+      float* row = b + (h + pad) * Wp * lanes;
       std::memset(row, 0, static_cast<std::size_t>(pad * lanes) * sizeof(float));
       std::memset(row + (pad + W) * lanes, 0, static_cast<std::size_t>(pad * lanes) * sizeof(float));
     }
   }
-  [[maybe_unused]] vfloat a{}, b{}, k{}, mu{};
-  if constexpr (std::is_same_v<Tr, pack_bn_relu6>) {
-    a = vload(tr.scale + c0);
-    b = vload(tr.shift + c0);
-  } else if constexpr (std::is_same_v<Tr, pack_bn_grad>) {
-    a = vload(tr.A + c0);
-    b = vload(tr.B + c0);
-    k = vload(tr.K + c0);
-    mu = vload(tr.mean + c0);
-  }
+}
+
+template <class Tr>
+inline void pack_blocks(const float* src, index plane, index H, index W, index C, index cb0, index cb1, index pad,
+                        float* dst, const Tr& tr) {
+  const index Wp = W + 2 * pad;
+  const index Hp = H + 2 * pad;
+  const index block = Hp * Wp * lanes;
   const vfloat zero = vfloat{}, six = vbroadcast(6.0f);
   for (index h = 0; h < H; ++h) {
-    float* d = dst + ((h + pad) * Wp + pad) * lanes;
-    const index at = plane + h * W * C + c0;
-    const float* s = src + at;
-    // Masked loads read zeros past `valid`, and the padded coefficients map zeros to zeros.
-    for (index w = 0; w < W; ++w) {
-      const vfloat v = vld(s + w * C, valid);
+    const index at_row = plane + h * W * C;
+    for (index cb = cb0; cb < cb1; ++cb) {
+      const index c0 = cb * lanes;
+      const int valid = block_lanes(C, c0);
+      float* d = dst + (cb - cb0) * block + ((h + pad) * Wp + pad) * lanes;
+      const float* s = src + at_row + c0;
+      // Masked loads read zeros past `valid`, and the padded coefficients map zeros to zeros.
       if constexpr (std::is_same_v<Tr, pack_copy>) {
-        vstore(d + w * lanes, v);
+        for (index w = 0; w < W; ++w) vstore(d + w * lanes, vld(s + w * C, valid));
       } else if constexpr (std::is_same_v<Tr, pack_bn_relu6>) {
-        vstore(d + w * lanes, vmin(vmax(v * a + b, zero), six));
+        const vfloat a = vload(tr.scale + c0), b = vload(tr.shift + c0);
+        for (index w = 0; w < W; ++w) vstore(d + w * lanes, vmin(vmax(vld(s + w * C, valid) * a + b, zero), six));
       } else {
-        vstore(d + w * lanes, a * v + b * (vld(tr.z + at + w * C, valid) - mu) + k);
+        const vfloat a = vload(tr.A + c0), b = vload(tr.B + c0), k = vload(tr.K + c0), mu = vload(tr.mean + c0);
+        const float* z = tr.z + at_row + c0;
+        for (index w = 0; w < W; ++w)
+          vstore(d + w * lanes, a * vld(s + w * C, valid) + b * (vld(z + w * C, valid) - mu) + k);
       }
     }
   }
 }
+
+// Work items: (image, group of channel blocks), consecutive items covering consecutive blocks
+// of one image. One block per item: its packed planes then stay in L1 while the kernels run
+// (packing a whole image at once streams memory better but runs the kernels from L2, which
+// measured twice as slow).
+struct dw_items {
+  index blocks, per_group, groups, count;
+  dw_items(index n, index C, int /*threads*/) : blocks((C + lanes - 1) / lanes) {
+    per_group = 1;
+    groups = blocks;
+    count = n * groups;
+  }
+  index image(index item) const { return item / groups; }
+  index first_block(index item) const { return (item % groups) * per_group; }
+  index end_block(index item) const { return std::min(blocks, first_block(item) + per_group); }
+};
 
 // Weights [kh][kw][c] → [block][tap][lanes], optionally with the taps reversed (for the
 // gradient of a stride-1 convolution, which is a convolution with the flipped kernel).
@@ -114,14 +134,16 @@ void with_kernel(index k, index s, F&& f) {
   return f(integral_constant<int, 0>{}, integral_constant<int, 0>{});
 }
 
-template <class F>
-void with_chunk(int t, F&& f) {
-  using std::integral_constant;
+// Calls F::template run<T>(args...) for the chunk width T (8, 7, 4 or 1): the dispatch happens
+// once per plane or row, outside the loops, and everything inside is one function the compiler
+// can keep in registers (a generic lambda here was measured to stop inlining and run 2× slower).
+template <class F, class... Args>
+void with_chunk(int t, Args&&... args) {
   switch (t) {
-    case 8: return f(integral_constant<int, 8>{});
-    case 7: return f(integral_constant<int, 7>{});
-    case 4: return f(integral_constant<int, 4>{});
-    default: return f(integral_constant<int, 1>{});
+    case 8: return F::template run<8>(args...);
+    case 7: return F::template run<7>(args...);
+    case 4: return F::template run<4>(args...);
+    default: return F::template run<1>(args...);
   }
 }
 
@@ -147,46 +169,57 @@ template <int KT, int ST, int T>
 
 // One output plane of a channel block: out[oh][ow] = conv over the packed, padded plane `xp`.
 // Used for the forward (stride S) and for the data gradient of stride 1 (flipped weights).
+// `out` receives pixel (oh, ow) at out + (oh·Wo + ow)·C: C is the channel count for an NHWC
+// tensor, or `lanes` for a staging plane.
 template <int KT, int ST>
-void conv_plane(const float* xp, index Wp, const float* w, int K, int S, index Ho, index Wo, float* out,
-                index C, int valid) {
-  // `out` receives pixel (oh, ow) at out + (oh·Wo + ow)·C: C is the channel count for an NHWC
-  // tensor, or `lanes` for a staging plane.
-  const int T = chunk_width(Wo);
-  for (index oh = 0; oh < Ho; ++oh) {
-    const float* xrow = xp + oh * S * Wp * lanes;
-    float* orow = out + oh * Wo * C;
-    index ow = 0;
-    with_chunk(T, [&](auto tc) {
-      constexpr int TT = decltype(tc)::value;
+struct conv_plane_rows {
+  template <int TT>
+  static void run(const float* xp, index Wp, const float* w, int K, int S, index Ho, index Wo, float* out, index C,
+                  int valid) {
+    for (index oh = 0; oh < Ho; ++oh) {
+      const float* xrow = xp + oh * S * Wp * lanes;
+      float* orow = out + oh * Wo * C;
+      index ow = 0;
       for (; ow + TT <= Wo; ow += TT) {
         vfloat acc[TT];
         conv_chunk<KT, ST, TT>(xrow + ow * S * lanes, Wp, w, K, S, acc);
         for (int t = 0; t < TT; ++t) store_lanes(orow + (ow + t) * C, acc[t], valid);
       }
-    });
-    for (; ow < Wo; ++ow) {
-      vfloat acc[1];
-      conv_chunk<KT, ST, 1>(xrow + ow * S * lanes, Wp, w, K, S, acc);
-      store_lanes(orow + ow * C, acc[0], valid);
+      for (; ow < Wo; ++ow) {
+        vfloat acc[1];
+        conv_chunk<KT, ST, 1>(xrow + ow * S * lanes, Wp, w, K, S, acc);
+        store_lanes(orow + ow * C, acc[0], valid);
+      }
     }
   }
+};
+
+template <int KT, int ST>
+void conv_plane(const float* xp, index Wp, const float* w, int K, int S, index Ho, index Wo, float* out, index C,
+                int valid) {
+  with_chunk<conv_plane_rows<KT, ST>>(chunk_width(Wo), xp, Wp, w, K, S, Ho, Wo, out, C, valid);
 }
 
 // Data gradient of a stride-2 convolution by gathering: input pixel (ih, iw) receives
 // dy[(ih+p-kh)/2][(iw+p-kw)/2]·w[kh][kw] for the taps of matching parity. Columns of one
 // parity are processed in chunks, where consecutive columns read consecutive dy columns.
 // `dyp` is dy padded by q on every side.
-template <int KT, int T>
+template <int KT, int KH0, int KW0, int T>
 [[gnu::always_inline]] inline void s2_data_chunk(const float* dyp, index Wq, index q, const float* w, int k_rt,
                                                  index ih, index iw0, vfloat* acc) {
   const int K = KT > 0 ? KT : k_rt;
   const int p = K / 2;
+  // KH0/KW0: the first tap of matching parity, fixed at compile time so that the tap loops
+  // unroll; -1 means "work it out at run time" (generic kernel sizes).
+  const int kh0 = KH0 >= 0 ? KH0 : static_cast<int>((ih + p) & 1);
+  const int kw0 = KW0 >= 0 ? KW0 : static_cast<int>((iw0 + p) & 1);
 #pragma GCC unroll 8
   for (int t = 0; t < T; ++t) acc[t] = vfloat{};
-  for (int kh = static_cast<int>((ih + p) & 1); kh < K; kh += 2) {
+#pragma GCC unroll 4
+  for (int kh = kh0; kh < K; kh += 2) {
     const float* row = dyp + ((ih + p - kh) / 2 + q) * Wq * lanes;
-    for (int kw = static_cast<int>((iw0 + p) & 1); kw < K; kw += 2) {
+#pragma GCC unroll 4
+    for (int kw = kw0; kw < K; kw += 2) {
       const float* col = row + ((iw0 + p - kw) / 2 + q) * lanes;
       const vfloat wv = vload(w + (kh * K + kw) * lanes);
 #pragma GCC unroll 8
@@ -195,27 +228,47 @@ template <int KT, int T>
   }
 }
 
+template <int KT, int KH0, int KW0>
+struct s2_data_columns {
+  template <int TT>
+  static void run(const float* dyp, index Wq, index q, const float* w, int K, index ih, index parity, index count,
+                  float* drow, index C, int valid) {
+    index j = 0;
+    for (; j + TT <= count; j += TT) {
+      vfloat acc[TT];
+      s2_data_chunk<KT, KH0, KW0, TT>(dyp, Wq, q, w, K, ih, parity + 2 * j, acc);
+      for (int t = 0; t < TT; ++t) store_lanes(drow + (parity + 2 * (j + t)) * C, acc[t], valid);
+    }
+    for (; j < count; ++j) {
+      vfloat acc[1];
+      s2_data_chunk<KT, KH0, KW0, 1>(dyp, Wq, q, w, K, ih, parity + 2 * j, acc);
+      store_lanes(drow + (parity + 2 * j) * C, acc[0], valid);
+    }
+  }
+};
+
+template <int KT, int KH0, int KW0>
+void s2_data_row(const float* dyp, index Wq, index q, const float* w, int K, index ih, index parity, index count,
+                 float* drow, index C, int valid) {
+  with_chunk<s2_data_columns<KT, KH0, KW0>>(chunk_width(count), dyp, Wq, q, w, K, ih, parity, count, drow, C, valid);
+}
+
 template <int KT>
 void s2_data_plane(const float* dyp, index Wq, index q, const float* w, int K, index H, index W, float* dx,
                    index C, int valid) {
+  const int p = K / 2;
   for (index ih = 0; ih < H; ++ih) {
     float* drow = dx + ih * W * C;  // C: pixel stride of the output, as in conv_plane
     for (index parity = 0; parity < 2; ++parity) {
       const index count = (W - parity + 1) / 2;  // columns parity, parity + 2, ...
-      const int T = chunk_width(count);
-      index j = 0;
-      with_chunk(T, [&](auto tc) {
-        constexpr int TT = decltype(tc)::value;
-        for (; j + TT <= count; j += TT) {
-          vfloat acc[TT];
-          s2_data_chunk<KT, TT>(dyp, Wq, q, w, K, ih, parity + 2 * j, acc);
-          for (int t = 0; t < TT; ++t) store_lanes(drow + (parity + 2 * (j + t)) * C, acc[t], valid);
-        }
-      });
-      for (; j < count; ++j) {
-        vfloat acc[1];
-        s2_data_chunk<KT, 1>(dyp, Wq, q, w, K, ih, parity + 2 * j, acc);
-        store_lanes(drow + (parity + 2 * j) * C, acc[0], valid);
+      if constexpr (KT > 0) {
+        const int kh0 = static_cast<int>((ih + p) & 1), kw0 = static_cast<int>((parity + p) & 1);
+        if (kh0 == 0 && kw0 == 0) s2_data_row<KT, 0, 0>(dyp, Wq, q, w, K, ih, parity, count, drow, C, valid);
+        else if (kh0 == 0) s2_data_row<KT, 0, 1>(dyp, Wq, q, w, K, ih, parity, count, drow, C, valid);
+        else if (kw0 == 0) s2_data_row<KT, 1, 0>(dyp, Wq, q, w, K, ih, parity, count, drow, C, valid);
+        else s2_data_row<KT, 1, 1>(dyp, Wq, q, w, K, ih, parity, count, drow, C, valid);
+      } else {
+        s2_data_row<0, -1, -1>(dyp, Wq, q, w, K, ih, parity, count, drow, C, valid);
       }
     }
   }
@@ -224,10 +277,9 @@ void s2_data_plane(const float* dyp, index Wq, index q, const float* w, int K, i
 // Weight gradient of one plane: dw[kh][kw] += Σ_{oh,ow} g[oh][ow] · xp[oh·S + kh][ow·S + kw].
 // `g` is dy of the block with row stride Wg (in pixels); `dw` is [tap][lanes].
 template <int KT, int ST>
-void filter_plane(const float* xp, index Wp, const float* g, index Wg, int K, int S, index Ho, index Wo,
-                  float* dw) {
-  if constexpr (KT > 0) {
-    const int T = chunk_width(Wo);
+struct filter_plane_rows {
+  template <int TT>
+  static void run(const float* xp, index Wp, const float* g, index Wg, index Ho, index Wo, float* dw) {
     for (int kh = 0; kh < KT; ++kh) {
       vfloat acc[KT];
       for (int kw = 0; kw < KT; ++kw) acc[kw] = vfloat{};
@@ -235,21 +287,18 @@ void filter_plane(const float* xp, index Wp, const float* g, index Wg, int K, in
         const float* xrow = xp + (oh * ST + kh) * Wp * lanes;
         const float* grow = g + oh * Wg * lanes;
         index ow = 0;
-        with_chunk(T, [&](auto tc) {
-          constexpr int TT = decltype(tc)::value;
-          for (; ow + TT <= Wo; ow += TT) {
-            vfloat gv[TT];
+        for (; ow + TT <= Wo; ow += TT) {
+          vfloat gv[TT];
 #pragma GCC unroll 8
-            for (int t = 0; t < TT; ++t) gv[t] = vload(grow + (ow + t) * lanes);
+          for (int t = 0; t < TT; ++t) gv[t] = vload(grow + (ow + t) * lanes);
 #pragma GCC unroll 7
-            for (int kw = 0; kw < KT; ++kw) {
-              vfloat s = acc[kw];
+          for (int kw = 0; kw < KT; ++kw) {
+            vfloat s = acc[kw];
 #pragma GCC unroll 8
-              for (int t = 0; t < TT; ++t) s += gv[t] * vload(xrow + ((ow + t) * ST + kw) * lanes);
-              acc[kw] = s;
-            }
+            for (int t = 0; t < TT; ++t) s += gv[t] * vload(xrow + ((ow + t) * ST + kw) * lanes);
+            acc[kw] = s;
           }
-        });
+        }
         for (; ow < Wo; ++ow) {
           const vfloat gv = vload(grow + ow * lanes);
 #pragma GCC unroll 7
@@ -261,6 +310,14 @@ void filter_plane(const float* xp, index Wp, const float* g, index Wg, int K, in
         vstore(d, vload(d) + acc[kw]);
       }
     }
+  }
+};
+
+template <int KT, int ST>
+void filter_plane(const float* xp, index Wp, const float* g, index Wg, int K, int S, index Ho, index Wo,
+                  float* dw) {
+  if constexpr (KT > 0) {
+    with_chunk<filter_plane_rows<KT, ST>>(chunk_width(Wo), xp, Wp, g, Wg, Ho, Wo, dw);
   } else {
     for (int kh = 0; kh < K; ++kh)
       for (int kw = 0; kw < K; ++kw) {
@@ -316,23 +373,26 @@ void depthwise_forward_run(int threads, scratch& ws, const depthwise_desc& d, co
                            const float* w, float* y, channel_moments* stats) {
   const act_shape in = d.in, out = d.out();
   const index K = d.kernel, S = d.stride, p = d.pad();
-  const index blocks = (in.c + lanes - 1) / lanes;
-  const index Hp = in.h + 2 * p, Wp = in.w + 2 * p;
-  float* wpk = ws.get(0, slot_w, blocks * K * K * lanes);
+  const dw_items items(in.n, in.c, threads);
+  const index Hp = in.h + 2 * p, Wp = in.w + 2 * p, block = Hp * Wp * lanes;
+  float* wpk = ws.get(0, slot_w, items.blocks * K * K * lanes);
   pack_weights(w, K, in.c, false, wpk);
   with_kernel(K, S, [&](auto kc, auto sc) {
     constexpr int KT = decltype(kc)::value, ST = decltype(sc)::value;
-    parallel_for(threads, in.n * blocks, 1, [&](index b, index e, int t) {
-      float* xp = ws.get(t, slot_x, Hp * Wp * lanes);
+    parallel_for(threads, items.count, 1, [&](index b, index e, int t) {
+      float* xp = ws.get(t, slot_x, items.per_group * block);
+      zero_borders(xp, items.per_group, in.h, in.w, p);
       for (index item = b; item < e; ++item) {
-        const index n = item / blocks, cb = item % blocks;
-        const index c0 = cb * lanes;
-        const int valid = static_cast<int>(std::min<index>(lanes, in.c - c0));
-        pack_plane(x, n * in.h * in.w * in.c, in.h, in.w, in.c, c0, valid, p, xp, tr, item == b);
-        float* yo = y + n * out.h * out.w * out.c + c0;
-        conv_plane<KT, ST>(xp, Wp, wpk + cb * K * K * lanes, static_cast<int>(K), static_cast<int>(S), out.h,
-                           out.w, yo, out.c, valid);
-        if (stats != nullptr) block_moments(yo, out.h * out.w, out.c, c0, valid, stats[t]);
+        const index n = items.image(item), cb0 = items.first_block(item), cb1 = items.end_block(item);
+        pack_blocks(x, n * in.h * in.w * in.c, in.h, in.w, in.c, cb0, cb1, p, xp, tr);
+        for (index cb = cb0; cb < cb1; ++cb) {
+          const index c0 = cb * lanes;
+          const int valid = block_lanes(in.c, c0);
+          float* yo = y + n * out.h * out.w * out.c + c0;
+          conv_plane<KT, ST>(xp + (cb - cb0) * block, Wp, wpk + cb * K * K * lanes, static_cast<int>(K),
+                             static_cast<int>(S), out.h, out.w, yo, out.c, valid);
+          if (stats != nullptr) block_moments(yo, out.h * out.w, out.c, c0, valid, stats[t]);
+        }
       }
     });
   });
@@ -357,13 +417,15 @@ void depthwise_backward_run(int threads, scratch& ws, const depthwise_desc& d, c
   const act_shape in = d.in, out = d.out();
   const index K = d.kernel, S = d.stride, p = d.pad();
   const index taps = K * K;
-  const index blocks = (in.c + lanes - 1) / lanes;
-  const index Hp = in.h + 2 * p, Wp = in.w + 2 * p;
+  const dw_items items(in.n, in.c, threads);
+  const index blocks = items.blocks;
+  const index Hp = in.h + 2 * p, Wp = in.w + 2 * p, xblock = Hp * Wp * lanes;
   // dy is padded by p for stride 1 (a convolution with the flipped kernel) and by q for the
   // gather of other strides (enough for (ih + p - kh)/S to stay inside).
   const index q = S == 1 ? p : p / S + 1;
-  const index Hq = out.h + 2 * q, Wq = out.w + 2 * q;
+  const index Hq = out.h + 2 * q, Wq = out.w + 2 * q, gblock = Hq * Wq * lanes;
   const bool want_dx = dx != nullptr || ep != nullptr;
+  const bool need_x = dw != nullptr || ep != nullptr;
   float* wpk = nullptr;
   if (want_dx) {
     wpk = ws.get(0, slot_w, blocks * taps * lanes);
@@ -371,71 +433,76 @@ void depthwise_backward_run(int threads, scratch& ws, const depthwise_desc& d, c
   }
   with_kernel(K, S, [&](auto kc, auto sc) {
     constexpr int KT = decltype(kc)::value, ST = decltype(sc)::value;
-    const int parts = parallel_for(threads, in.n * blocks, 1, [&](index b, index e, int t) {
-      const bool need_x = dw != nullptr || ep != nullptr;
-      float* xp = need_x ? ws.get(t, slot_x, Hp * Wp * lanes) : nullptr;
-      float* gp = ws.get(t, slot_dy, Hq * Wq * lanes + (ep != nullptr ? in.h * in.w * lanes : 0));
-      float* stage = gp + Hq * Wq * lanes;  // the data gradient of one item, when it has an epilogue
+    const int parts = parallel_for(threads, items.count, 1, [&](index b, index e, int t) {
+      float* xp = need_x ? ws.get(t, slot_x, items.per_group * xblock) : nullptr;
+      float* gp = ws.get(t, slot_dy, items.per_group * gblock + (ep != nullptr ? in.h * in.w * lanes : 0));
+      float* stage = gp + items.per_group * gblock;  // one block's data gradient, when it has an epilogue
+      zero_borders(gp, items.per_group, out.h, out.w, q);
+      if (need_x) zero_borders(xp, items.per_group, in.h, in.w, p);
       float* dwp = nullptr;
       if (dw != nullptr) {
         dwp = ws.get(t, slot_dw, blocks * taps * lanes);
         std::memset(dwp, 0, static_cast<std::size_t>(blocks * taps * lanes) * sizeof(float));
       }
       for (index item = b; item < e; ++item) {
-        const index n = item / blocks, cb = item % blocks;
-        const index c0 = cb * lanes;
-        const int valid = static_cast<int>(std::min<index>(lanes, in.c - c0));
+        const index n = items.image(item), cb0 = items.first_block(item), cb1 = items.end_block(item);
         const index in_plane = n * in.h * in.w * in.c;
-        pack_plane(dy, n * out.h * out.w * out.c, out.h, out.w, out.c, c0, valid, q, gp, gtr, item == b);
-        if (need_x) pack_plane(x, in_plane, in.h, in.w, in.c, c0, valid, p, xp, xtr, item == b);
-        if (dw != nullptr)
-          filter_plane<KT, ST>(xp, Wp, gp + (q * Wq + q) * lanes, Wq, static_cast<int>(K), static_cast<int>(S),
-                               out.h, out.w, dwp + cb * taps * lanes);
-        if (!want_dx) continue;
-        // The data gradient goes straight to dx, or to the staging plane for the epilogue.
-        float* target = ep != nullptr ? stage : dx + in_plane + c0;
-        const index tstride = ep != nullptr ? lanes : in.c;
-        const int tvalid = ep != nullptr ? lanes : valid;
-        const float* wb = wpk + cb * taps * lanes;
-        if (S == 1) {
-          conv_plane<KT, 1>(gp, Wq, wb, static_cast<int>(K), 1, in.h, in.w, target, tstride, tvalid);
-        } else if (S == 2) {
-          s2_data_plane<KT>(gp, Wq, q, wb, static_cast<int>(K), in.h, in.w, target, tstride, tvalid);
-        } else {
-          // Any other stride: the plain gather, one pixel at a time.
-          for (index ih = 0; ih < in.h; ++ih)
-            for (index iw = 0; iw < in.w; ++iw) {
-              vfloat acc = vfloat{};
-              for (index kh = 0; kh < K; ++kh) {
-                const index a = ih + p - kh;
-                if (a % S != 0) continue;
-                for (index kw = 0; kw < K; ++kw) {
-                  const index c = iw + p - kw;
-                  if (c % S != 0) continue;
-                  acc += vload(gp + ((a / S + q) * Wq + c / S + q) * lanes) * vload(wb + (kh * K + kw) * lanes);
+        pack_blocks(dy, n * out.h * out.w * out.c, out.h, out.w, out.c, cb0, cb1, q, gp, gtr);
+        if (need_x) pack_blocks(x, in_plane, in.h, in.w, in.c, cb0, cb1, p, xp, xtr);
+        for (index cb = cb0; cb < cb1; ++cb) {
+          const index c0 = cb * lanes;
+          const int valid = block_lanes(in.c, c0);
+          const float* gb = gp + (cb - cb0) * gblock;
+          const float* xb = need_x ? xp + (cb - cb0) * xblock : nullptr;
+          if (dw != nullptr)
+            filter_plane<KT, ST>(xb, Wp, gb + (q * Wq + q) * lanes, Wq, static_cast<int>(K), static_cast<int>(S),
+                                 out.h, out.w, dwp + cb * taps * lanes);
+          if (!want_dx) continue;
+          // The data gradient goes straight to dx, or to the staging plane for the epilogue.
+          float* target = ep != nullptr ? stage : dx + in_plane + c0;
+          const index tstride = ep != nullptr ? lanes : in.c;
+          const int tvalid = ep != nullptr ? lanes : valid;
+          const float* wb = wpk + cb * taps * lanes;
+          if (S == 1) {
+            conv_plane<KT, 1>(gb, Wq, wb, static_cast<int>(K), 1, in.h, in.w, target, tstride, tvalid);
+          } else if (S == 2) {
+            s2_data_plane<KT>(gb, Wq, q, wb, static_cast<int>(K), in.h, in.w, target, tstride, tvalid);
+          } else {
+            // Any other stride: the plain gather, one pixel at a time.
+            for (index ih = 0; ih < in.h; ++ih)
+              for (index iw = 0; iw < in.w; ++iw) {
+                vfloat acc = vfloat{};
+                for (index kh = 0; kh < K; ++kh) {
+                  const index a = ih + p - kh;
+                  if (a % S != 0) continue;
+                  for (index kw = 0; kw < K; ++kw) {
+                    const index c = iw + p - kw;
+                    if (c % S != 0) continue;
+                    acc += vload(gb + ((a / S + q) * Wq + c / S + q) * lanes) * vload(wb + (kh * K + kw) * lanes);
+                  }
                 }
+                store_lanes(target + (ih * in.w + iw) * tstride, acc, tvalid);
               }
-              store_lanes(target + (ih * in.w + iw) * tstride, acc, tvalid);
+          }
+          if (ep != nullptr) {
+            double* s1 = ep->s1 + static_cast<std::size_t>(t) * static_cast<std::size_t>(in.c);
+            double* s2 = ep->s2 + static_cast<std::size_t>(t) * static_cast<std::size_t>(in.c);
+            vfloat a1 = vfloat{}, a2 = vfloat{};
+            const vfloat mu = vload(ep->mean + c0);
+            for (index ih = 0; ih < in.h; ++ih)
+              for (index iw = 0; iw < in.w; ++iw) {
+                const vfloat act = vload(xb + ((ih + p) * Wp + iw + p) * lanes);
+                const vfloat g = ((act > 0.0f) & (act < 6.0f)) ? vload(stage + (ih * in.w + iw) * lanes) : vfloat{};
+                const index at = in_plane + (ih * in.w + iw) * in.c + c0;
+                const vfloat z = vld(ep->z + at, valid);
+                a1 += g;
+                a2 += g * (z - mu);
+                store_lanes(ep->g + at, g, valid);
+              }
+            for (int l = 0; l < valid; ++l) {
+              s1[c0 + l] += a1[l];
+              s2[c0 + l] += a2[l];
             }
-        }
-        if (ep != nullptr) {
-          double* s1 = ep->s1 + static_cast<std::size_t>(t) * static_cast<std::size_t>(in.c);
-          double* s2 = ep->s2 + static_cast<std::size_t>(t) * static_cast<std::size_t>(in.c);
-          vfloat a1 = vfloat{}, a2 = vfloat{};
-          const vfloat mu = vload(ep->mean + c0);
-          for (index ih = 0; ih < in.h; ++ih)
-            for (index iw = 0; iw < in.w; ++iw) {
-              const vfloat act = vload(xp + ((ih + p) * Wp + iw + p) * lanes);
-              const vfloat g = ((act > 0.0f) & (act < 6.0f)) ? vload(stage + (ih * in.w + iw) * lanes) : vfloat{};
-              const index at = in_plane + (ih * in.w + iw) * in.c + c0;
-              const vfloat z = vld(ep->z + at, valid);
-              a1 += g;
-              a2 += g * (z - mu);
-              store_lanes(ep->g + at, g, valid);
-            }
-          for (int l = 0; l < valid; ++l) {
-            s1[c0 + l] += a1[l];
-            s2[c0 + l] += a2[l];
           }
         }
       }
