@@ -41,7 +41,9 @@ struct search_options {
   int retrain_epochs = -1;
 };
 
-/// What --budget sets. Quick fits in about ten minutes on two cores; full is the serious run.
+/// What --budget sets. quick fits in about ten minutes on two cores; medium in about an hour
+/// per method; full uses METHOD.md's defaults (P = 5, S = 8, 2,000 held-out images) and takes
+/// hours on two cores.
 struct budget_values {
   std::size_t steps;                  // supernet training steps (batches of 128)
   std::size_t pool;                   // P
@@ -54,63 +56,12 @@ struct budget_values {
 
 budget_values budget_for(const std::string& name) {
   if (name == "quick") return {600, 3, 2, 500, 2, 2, 10};
-  if (name == "full") return {12870, 5, 8, 2000, 4, 30, 30};  // 30 epochs of 55,000 images
-  throw usage_error("--budget must be quick or full, got '" + name + "'");
+  if (name == "medium") return {2145, 5, 4, 1000, 2, 15, 21};  // 5 epochs of 55,000 images
+  if (name == "full") return {4290, 5, 8, 2000, 4, 15, 21};    // 10 epochs
+  throw usage_error("--budget must be quick, medium or full, got '" + name + "'");
 }
 
 #ifdef PCNAS_CLI_WITH_EIGEN
-
-/// Progress on stderr for every phase, including the evaluations inside a pool step.
-class cli_progress {
- public:
-  void on_step(const pcnas::search::step_info& i) {
-    if (i.total_steps != total_ || i.phase != phase_) {
-      total_ = i.total_steps;
-      phase_ = i.phase;
-      printer_.begin("train[" + phase_ + "]", total_, i.step);
-    }
-    char detail[64];
-    std::snprintf(detail, sizeof detail, "loss %.4f lr %.4g", i.loss, i.learning_rate);
-    printer_.update(i.step + 1, detail);
-  }
-  void on_candidate(const pcnas::search::candidate_info& c) {
-    if (c.index == 0) {
-      printer_.begin("pool step " + std::to_string(c.layer + 1) + " candidates", c.count);
-      phase_.clear();
-    }
-    char detail[64];
-    std::snprintf(detail, sizeof detail, "potential %.4f", c.candidate ? c.candidate->potential : 0.0);
-    printer_.update(c.index + 1, detail);
-  }
-  void on_pool_update(const pcnas::search::pool_info& i) {
-    phase_.clear();  // the next interval starts its own rate and ETA
-    char line[200];
-    std::snprintf(line, sizeof line, "pool step %zu/%zu: %zu candidates ranked, best potential %.4f, %zu evaluations",
-                  i.layer + 1, i.num_layers, i.candidates, i.pool.empty() ? 0.0 : i.pool.front().potential,
-                  i.evaluations);
-    printer_.message(line);
-  }
-  void on_evaluation(const pcnas::search::evaluation_info& e) {
-    if (e.index == 0 || e.budget != eval_total_) {
-      eval_total_ = e.budget;
-      printer_.begin("evaluate", e.budget, e.index);
-      phase_.clear();
-    }
-    char detail[64];
-    std::snprintf(detail, sizeof detail, "accuracy %.4f", e.accuracy);
-    printer_.update(e.index + 1, detail);
-  }
-  void on_event(const pcnas::search::event_info& e) {
-    if (e.kind == "checkpoint") return;
-    printer_.message(std::string(e.kind) + ": " + std::string(e.message));
-  }
-  void message(const std::string& text) { printer_.message(text); }
-
- private:
-  pcnas::search::progress_printer printer_;
-  std::size_t total_ = 0, eval_total_ = 0;
-  std::string phase_;
-};
 
 template <class S>
 std::vector<std::vector<std::string>> choice_names() {
@@ -140,7 +91,7 @@ int search(const search_options& o) {
   if (!o.resume && (fs::exists(checkpoint) || fs::exists(search_file)))
     throw usage_error(out.string() + " holds an earlier search: pass --resume to continue it, or choose another --out");
   fs::create_directories(out);
-  cli_progress progress;
+  search::progress_callback progress;
 
   auto b = make_backend(o.threads);
   // A network used only for timing: latency does not depend on the weights.
@@ -294,7 +245,8 @@ command add_search(CLI::App& app) {
   cmd->add_option("--method", o->method, "pcnas, spos (uniform one-shot + evolution) or random (uniform one-shot + "
                                          "random search); the baselines get as many evaluations as PC-NAS")
       ->capture_default_str();
-  cmd->add_option("--budget", o->budget, "quick (about 10 minutes on 2 cores) or full")->capture_default_str();
+  cmd->add_option("--budget", o->budget, "quick (about 10 minutes on 2 cores), medium (5 supernet epochs, P=5, S=4, "
+                                         "retrain 15 epochs) or full (10 supernet epochs, P=5, S=8, retrain 15 epochs)")->capture_default_str();
   cmd->add_option("--latency-ms", o->latency_ms, "Latency limit in ms (default: see --limit-fraction)");
   cmd->add_option("--limit-fraction", o->limit_fraction,
                   "Default limit: fastest + fraction x (slowest - fastest) of the latency table")

@@ -137,8 +137,9 @@ class progress_printer {
   clock::time_point last_print_{};
 };
 
-// The printer as a search callback: training steps drive the line; pool steps, generations
-// and events get lines of their own.
+// The printer as a search callback: training steps, the candidates of a pool step and the
+// evaluations of evolution or random search drive the line; pool steps, generations and events
+// get lines of their own.
 class progress_callback {
  public:
   explicit progress_callback(progress_options options = {}) : printer_(options) {}
@@ -152,6 +153,25 @@ class progress_callback {
     char detail[64];
     std::snprintf(detail, sizeof detail, "loss %.4f lr %.4g", i.loss, i.learning_rate);
     printer_.update(i.step + 1, detail);
+  }
+  void on_candidate(const candidate_info& c) {
+    if (c.index == 0) {
+      printer_.begin("pool step " + std::to_string(c.layer + 1) + " candidates", c.count);
+      phase_.clear();
+    }
+    char detail[64];
+    std::snprintf(detail, sizeof detail, "potential %.4f", c.candidate ? c.candidate->potential : 0.0);
+    printer_.update(c.index + 1, detail);
+  }
+  void on_evaluation(const evaluation_info& e) {
+    if (e.budget != evaluation_budget_) {
+      evaluation_budget_ = e.budget;
+      printer_.begin("evaluate", e.budget, e.index > 0 ? e.index - 1 : 0);
+      phase_.clear();
+    }
+    char detail[64];
+    std::snprintf(detail, sizeof detail, "accuracy %.4f", e.accuracy);
+    printer_.update(e.index, detail);
   }
   void on_pool_update(const pool_info& i) {
     phase_.clear();  // the next interval starts its own rate and ETA
@@ -171,10 +191,13 @@ class progress_callback {
     if (e.kind == "checkpoint") return;  // frequent and quiet: the log records them
     printer_.message(std::string(e.kind) + ": " + std::string(e.message));
   }
+  // A line of the caller's own, between progress lines.
+  void message(std::string_view text) { printer_.message(text); }
 
  private:
   progress_printer printer_;
   std::size_t total_ = 0;
+  std::size_t evaluation_budget_ = 0;
   std::string phase_;
 };
 
