@@ -27,9 +27,13 @@ using index = std::ptrdiff_t;
 //   batch norm    gamma, beta, running mean, running variance, saved statistics: [c] each
 //   labels        int32 class indices [batch]
 //
-// A backend that prefers another physical layout keeps it behind its tensor type and converts
-// in upload/download; the library never touches elements on the host, it only moves whole
-// tensors with upload() and download().
+// The library never touches elements on the host; it moves tensors only with upload() and
+// download(), in this order. A backend whose kernels want another layout repacks inside its
+// calls (the Eigen backend packs depthwise weights and image planes per call).
+//
+// Allocation. allocate(n) returns at least n elements of unspecified content. Every call reads
+// and writes only the elements its descriptor names, from the start of each tensor, so a larger
+// tensor (the modules reuse pooled ones) is always fine.
 //
 // Execution model. Calls are issued in program order on the backend object's own stream or
 // context (the object is passed around as `B&`); they may run asynchronously, in that order.

@@ -25,6 +25,9 @@ struct options {
   int threads = 0;  // 0: OpenMP's default (OMP_NUM_THREADS, else the number of cores)
 };
 
+// One object per thread of control: its scratch buffers are reused from call to call. The GEMMs
+// run single-threaded inside the backend's own OpenMP split; Eigen's global thread setting is
+// set to one for the duration of each such call and restored after.
 class backend {
  public:
   using value_type = float;
