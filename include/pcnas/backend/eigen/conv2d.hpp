@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <vector>
 
 namespace pcnas::backend::eigen::detail {
 
@@ -109,6 +110,58 @@ struct conv_grad_transform {
   const float *A, *B, *K, *mean;
 };
 
+// One image and block of output channels: pb[tap][ci][lanes] += Σ_pixels x · g. With the kernel
+// size and input channels fixed at compile time (KT > 0) the K·K·Ci accumulators stay in
+// registers across the image; otherwise they are updated in memory.
+template <int KT, int CI>
+void filter_image_block(const float* xp, index Wp, index S, index K_rt, index Ci_rt, index Ho, index Wo,
+                        const float* dy, const conv_grad_transform* gtr, index first_pixel, index Co, index c0,
+                        int valid, float* pb) {
+  const index K = KT > 0 ? KT : K_rt;
+  const index Ci = KT > 0 ? CI : Ci_rt;
+  [[maybe_unused]] vfloat sc{}, sh{}, A{}, B{}, Kc{}, mu{};
+  if (gtr != nullptr) {
+    sc = vload(gtr->scale + c0);
+    sh = vload(gtr->shift + c0);
+    A = vload(gtr->A + c0);
+    B = vload(gtr->B + c0);
+    Kc = vload(gtr->K + c0);
+    mu = vload(gtr->mean + c0);
+  }
+  constexpr int NT = KT > 0 ? KT * KT * CI : 1;
+  vfloat acc[NT];
+  for (int i = 0; i < NT; ++i) acc[i] = vfloat{};
+  for (index oh = 0; oh < Ho; ++oh)
+    for (index ow = 0; ow < Wo; ++ow) {
+      const index at = (first_pixel + oh * Wo + ow) * Co + c0;
+      vfloat g = vld(dy + at, valid);
+      if (gtr != nullptr) {
+        const vfloat z = vld(gtr->z + at, valid);
+        const vfloat pre = z * sc + sh;
+        g = ((pre > 0.0f) & (pre < 6.0f)) ? g : vfloat{};
+        g = A * g + B * (z - mu) + Kc;
+      }
+      const float* xo = xp + (oh * S * Wp + ow * S) * Ci;
+      if constexpr (KT > 0) {
+#pragma GCC unroll 7
+        for (int kh = 0; kh < KT; ++kh)
+#pragma GCC unroll 7
+          for (int kw = 0; kw < KT; ++kw)
+#pragma GCC unroll 4
+            for (int ci = 0; ci < CI; ++ci) acc[(kh * KT + kw) * CI + ci] += xo[(kh * Wp + kw) * CI + ci] * g;
+      } else {
+        for (index kh = 0; kh < K; ++kh)
+          for (index kw = 0; kw < K; ++kw) {
+            const float* xr = xo + (kh * Wp + kw) * Ci;
+            float* pt = pb + (kh * K + kw) * Ci * lanes;
+            for (index ci = 0; ci < Ci; ++ci) vstore(pt + ci * lanes, vload(pt + ci * lanes) + xr[ci] * g);
+          }
+      }
+    }
+  if constexpr (KT > 0)
+    for (int i = 0; i < NT; ++i) vstore(pb + i * lanes, vload(pb + i * lanes) + acc[i]);
+}
+
 inline void conv2d_backward_filter_run(int threads, scratch& ws, const conv2d_desc& d, const float* x,
                                        const float* dy, const conv_grad_transform* gtr, float* dw) {
   const act_shape in = d.in, out = d.out();
@@ -125,44 +178,26 @@ inline void conv2d_backward_filter_run(int threads, scratch& ws, const conv2d_de
       pad_plane(x + n * in.h * in.w * Ci, in.h, in.w, Ci, p, xp);
       for (index cb = 0; cb < blocks; ++cb) {
         const index c0 = cb * lanes;
-        const int valid = static_cast<int>(std::min<index>(lanes, Co - c0));
+        const int valid = block_lanes(Co, c0);
         float* pb = part + cb * taps * Ci * lanes;
-        [[maybe_unused]] vfloat sc{}, sh{}, A{}, B{}, Kc{}, mu{};
-        if (gtr != nullptr) {
-          sc = vload(gtr->scale + c0);
-          sh = vload(gtr->shift + c0);
-          A = vload(gtr->A + c0);
-          B = vload(gtr->B + c0);
-          Kc = vload(gtr->K + c0);
-          mu = vload(gtr->mean + c0);
-        }
-        for (index oh = 0; oh < out.h; ++oh)
-          for (index ow = 0; ow < out.w; ++ow) {
-            const index at = ((n * out.h + oh) * out.w + ow) * Co + c0;
-            vfloat g = vld(dy + at, valid);
-            if (gtr != nullptr) {
-              const vfloat z = vld(gtr->z + at, valid);
-              const vfloat pre = z * sc + sh;
-              g = ((pre > 0.0f) & (pre < 6.0f)) ? g : vfloat{};
-              g = A * g + B * (z - mu) + Kc;
-            }
-            const float* xo = xp + (oh * S * Wp + ow * S) * Ci;
-            for (index kh = 0; kh < K; ++kh)
-              for (index kw = 0; kw < K; ++kw) {
-                const float* xr = xo + (kh * Wp + kw) * Ci;
-                float* pt = pb + (kh * K + kw) * Ci * lanes;
-                for (index ci = 0; ci < Ci; ++ci) vstore(pt + ci * lanes, vload(pt + ci * lanes) + xr[ci] * g);
-              }
-          }
+        const index first = n * out.h * out.w;
+        if (K == 3 && Ci == 1)
+          filter_image_block<3, 1>(xp, Wp, S, K, Ci, out.h, out.w, dy, gtr, first, Co, c0, valid, pb);
+        else if (K == 3 && Ci == 3)
+          filter_image_block<3, 3>(xp, Wp, S, K, Ci, out.h, out.w, dy, gtr, first, Co, c0, valid, pb);
+        else
+          filter_image_block<0, 0>(xp, Wp, S, K, Ci, out.h, out.w, dy, gtr, first, Co, c0, valid, pb);
       }
     }
   });
+  std::vector<const float*> part(static_cast<std::size_t>(parts));
+  for (int th = 0; th < parts; ++th) part[static_cast<std::size_t>(th)] = ws.get(th, slot_dw, psize);
   for (index t = 0; t < taps; ++t)
     for (index ci = 0; ci < Ci; ++ci)
       for (index co = 0; co < Co; ++co) {
         const index at = (((co / lanes) * taps + t) * Ci + ci) * lanes + co % lanes;
         float s = 0.0f;
-        for (int th = 0; th < parts; ++th) s += ws.get(th, slot_dw, psize)[at];
+        for (int th = 0; th < parts; ++th) s += part[static_cast<std::size_t>(th)][at];
         dw[(t * Ci + ci) * Co + co] = s;
       }
 }
