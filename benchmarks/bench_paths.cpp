@@ -1,0 +1,105 @@
+// Training steps and evaluation batches of the standard fmnist paths (smallest, largest, a
+// fixed random one) on the Eigen backend, beside the naive user-style backend as the
+// hand-written baseline (smallest path only: it is slow). Counters: images/s and GFLOP/s
+// (a training step counted as three forward passes).
+#include <pcnas/backend/eigen.hpp>
+#include <pcnas/cost/analytic.hpp>
+#include <pcnas/nn/supernet_trainer.hpp>
+#include <pcnas/rng.hpp>
+#include <pcnas/space/presets.hpp>
+
+#include "support/naive_backend.hpp"
+
+#include <benchmark/benchmark.h>
+
+namespace {
+
+using namespace pcnas;
+using S = presets::fmnist;
+
+data::dataset synthetic_fmnist(std::size_t count) {
+  data::dataset ds;
+  ds.count = count;
+  ds.height = ds.width = 28;
+  ds.channels = 1;
+  ds.num_classes = 10;
+  ds.norm = data::identity_normalization(1);
+  rng r(1);
+  ds.images.resize(count * 784);
+  for (auto& v : ds.images) v = static_cast<float>(r.uniform01());
+  ds.labels.resize(count);
+  for (auto& l : ds.labels) l = static_cast<std::uint8_t>(r.uniform_index(10));
+  return ds;
+}
+
+space::architecture<S> path(int which) {
+  space::architecture<S> a{};
+  for (std::size_t l = 0; l < S::num_layers; ++l) {
+    std::size_t pick = 0;
+    for (std::size_t c = 1; c < S::num_choices[l]; ++c) {
+      const auto m = S::choice_costs[l][c].macs, best = S::choice_costs[l][pick].macs;
+      if (which == 0 ? m < best : m > best) pick = c;
+    }
+    a[l] = static_cast<int>(pick);
+  }
+  if (which == 2) {  // the fixed random path
+    rng r(2024);
+    for (std::size_t l = 0; l < S::num_layers; ++l) a[l] = static_cast<int>(r.uniform_index(S::num_choices[l]));
+  }
+  return a;
+}
+
+const char* path_name(int which) { return which == 0 ? "smallest" : which == 1 ? "largest" : "random"; }
+
+template <class B>
+void train_step(benchmark::State& state, B& b) {
+  const int which = static_cast<int>(state.range(0));
+  const std::size_t batch = static_cast<std::size_t>(state.range(1));
+  static const auto ds = synthetic_fmnist(1024);
+  nn::supernet_trainer<B, S> t(b, ds, ds, {.batch_size = batch});
+  const auto arch = path(which);
+  for (int i = 0; i < 2; ++i) (void)t.train_step(arch, 0.01);
+  for (auto _ : state) benchmark::DoNotOptimize(t.train_step(arch, 0.01));
+  const double macs = static_cast<double>(cost::arch_cost<S>(arch).macs);
+  state.SetLabel(path_name(which));
+  state.counters["images/s"] = benchmark::Counter(static_cast<double>(batch), benchmark::Counter::kIsIterationInvariantRate);
+  state.counters["GFLOP/s"] =
+      benchmark::Counter(6.0 * macs * static_cast<double>(batch) / 1e9, benchmark::Counter::kIsIterationInvariantRate);
+}
+
+template <class B>
+void eval_batch(benchmark::State& state, B& b) {
+  const int which = static_cast<int>(state.range(0));
+  const std::size_t batch = static_cast<std::size_t>(state.range(1));
+  static const auto ds = synthetic_fmnist(1024);
+  nn::supernet_trainer<B, S> t(b, ds, ds, {.batch_size = batch, .eval_batch_size = batch});
+  const auto arch = path(which);
+  t.forward_only(arch, batch);
+  for (auto _ : state) t.forward_only(arch, batch);
+  const double macs = static_cast<double>(cost::arch_cost<S>(arch).macs);
+  state.SetLabel(path_name(which));
+  state.counters["images/s"] = benchmark::Counter(static_cast<double>(batch), benchmark::Counter::kIsIterationInvariantRate);
+  state.counters["GFLOP/s"] =
+      benchmark::Counter(2.0 * macs * static_cast<double>(batch) / 1e9, benchmark::Counter::kIsIterationInvariantRate);
+}
+
+void BM_eigen_train(benchmark::State& state) {
+  backend::eigen::backend b({.threads = 2});
+  train_step(state, b);
+}
+void BM_eigen_eval(benchmark::State& state) {
+  backend::eigen::backend b({.threads = 2});
+  eval_batch(state, b);
+}
+void BM_naive_train(benchmark::State& state) {
+  user_naive::backend<float> b;
+  train_step(state, b);
+}
+
+}  // namespace
+
+BENCHMARK(BM_eigen_train)->ArgsProduct({{0, 1, 2}, {128}})->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(BM_eigen_eval)->ArgsProduct({{0, 1, 2}, {128}})->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(BM_naive_train)->Args({0, 128})->Unit(benchmark::kMillisecond)->UseRealTime()->Iterations(3);
+
+BENCHMARK_MAIN();
