@@ -68,7 +68,7 @@ class batch_norm {
       }
       b.batch_norm_forward_inference(d, bn, x, y);
     } else {
-      const double f = factor(m);
+      const double f = running_factor(m);
       if constexpr (backend::has_batch_norm_relu6<B>) {
         if (act == bn_activation::relu6) {
           b.batch_norm_relu6_forward_train(d, bn, x, y, f);
@@ -85,19 +85,15 @@ class batch_norm {
     const backend::batch_norm_desc d{rows, channels_, options_.epsilon};
     auto bn = tensors();
     if constexpr (backend::has_batch_norm_add<B>) {
-      if (m == mode::eval) {
-          b.batch_norm_add_forward_inference(d, bn, x, residual, y);
-          return;
-        }
-      {
-          b.batch_norm_add_forward_train(d, bn, x, residual, y, factor(m));
-          return;
-        }
+      if (m == mode::eval)
+        b.batch_norm_add_forward_inference(d, bn, x, residual, y);
+      else
+        b.batch_norm_add_forward_train(d, bn, x, residual, y, running_factor(m));
     } else {
       if (m == mode::eval)
         b.batch_norm_forward_inference(d, bn, x, y);
       else
-        b.batch_norm_forward_train(d, bn, x, y, factor(m));
+        b.batch_norm_forward_train(d, bn, x, y, running_factor(m));
       b.add(rows * channels_, y, residual, y);
     }
   }
@@ -121,7 +117,7 @@ class batch_norm {
     b.batch_norm_backward(d, bn, x, dy, dx);
   }
 
- // The layer's tensors as the backend takes them.
+  // The layer's tensors as the backend takes them.
   backend::bn_tensors_t<B> tensors() {
     return {gamma_.value,  beta_.value,    running_mean_.value, running_var_.value,
             saved_mean_,   saved_inv_std_, gamma_.grad,         beta_.grad};
@@ -134,8 +130,6 @@ class batch_norm {
   }
 
  private:
-  double factor(mode m) { return running_factor(m); }
-
   index channels_;
   batch_norm_options options_;
   parameter<B> gamma_, beta_;
