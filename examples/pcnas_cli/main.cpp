@@ -25,7 +25,7 @@ int main(int argc, char** argv) {
   app.set_version_flag("--version", std::string(PCNAS_VERSION_STRING));
 
   std::vector<command> commands;
-  for (auto add : {add_info, add_train, add_bench, add_search}) commands.push_back(add(app));
+  for (auto add : {add_info, add_train, add_bench, add_latency, add_search}) commands.push_back(add(app));
 
   try {
     app.parse(argc, argv);

@@ -1,0 +1,265 @@
+// The latency profiler over any backend: a table of the space's shape with positive finite
+// times and complete provenance, saved and loaded unchanged, end-to-end measurement, the
+// calibration's fit and bookkeeping, and sampling that leaves a calibration sample out. Nothing
+// here compares two times: on a shared machine noise could break any such relation.
+#include <pcnas/backend/eigen.hpp>
+#include <pcnas/io/latency_table_json.hpp>
+#include <pcnas/nn/latency_profiler.hpp>
+#include <pcnas/space/presets.hpp>
+
+#include "support/naive_backend.hpp"
+
+#include <doctest/doctest.h>
+
+#include <chrono>
+#include <cmath>
+#include <filesystem>
+#include <set>
+#include <string>
+#include <vector>
+
+namespace {
+
+using namespace pcnas;
+using micro = presets::fmnist_micro;
+using fast = backend::eigen::backend;
+using naive = user_naive::backend<double>;
+
+// Batch 2 and a few rounds keep the whole file well under a second on either backend.
+nn::latency_profile_options quick() {
+  nn::latency_profile_options o;
+  o.batch = 2;
+  o.warmup = 1;
+  o.repeats = 3;
+  return o;
+}
+
+bool is_zero_choice(std::size_t layer, std::size_t choice) { return micro::choice_names[layer][choice] == "zero"; }
+
+std::filesystem::path temp_file(const std::string& name) {
+  const auto stamp = std::chrono::steady_clock::now().time_since_epoch().count();
+  return std::filesystem::temp_directory_path() / ("pcnas_" + name + "_" + std::to_string(stamp) + ".json");
+}
+
+}  // namespace
+
+TEST_CASE_TEMPLATE("a profiled table has the space's shape, positive finite times and full provenance", B, naive,
+                   fast) {
+  B b;
+  nn::supernet<B, micro> net(b, {.seed = 0});
+  nn::context<B> ctx(b);
+  std::size_t progress_calls = 0, last_done = 0, last_total = 0;
+  auto o = quick();
+  std::size_t kept = 0;
+  o.progress = [&](const nn::latency_progress& p) {
+    ++progress_calls;
+    last_done = p.round;
+    last_total = p.rounds;
+    kept = p.measurements;
+  };
+  const auto t = nn::profile_latency_table(b, net, ctx, o);
+
+  CHECK(t.space == "fmnist_micro");
+  CHECK(t.choices == nn::choice_name_table<micro>());
+  REQUIRE(t.model.per_layer.size() == micro::num_layers);
+  for (std::size_t l = 0; l < micro::num_layers; ++l) {
+    REQUIRE(t.model.per_layer[l].size() == micro::num_choices[l]);
+    for (std::size_t c = 0; c < micro::num_choices[l]; ++c) {
+      const double ms = t.model.per_layer[l][c];
+      CHECK(std::isfinite(ms));
+      // A skip does no work, so only a non-negative time is certain for it.
+      if (is_zero_choice(l, c))
+        CHECK(ms >= 0.0);
+      else
+        CHECK(ms > 0.0);
+    }
+  }
+  CHECK(std::isfinite(t.model.fixed));
+  CHECK(t.model.fixed > 0.0);
+  CHECK(t.model.unit == "ms");
+  CHECK(t.model.name == "latency");
+
+  const auto& p = t.provenance;
+  CHECK(!p.device.empty());
+  CHECK(p.backend == b.name());
+  CHECK(p.batch == 2);
+  CHECK(p.threads == nn::backend_threads(b));
+  CHECK(p.threads >= 1);
+  CHECK(p.library_version == std::string(pcnas::version));
+  CHECK(p.repeats == 3);
+  CHECK(p.warmup == 1);
+  // "YYYY-MM-DDTHH:MM:SSZ"
+  REQUIRE(p.date.size() == 20);
+  CHECK(p.date[4] == '-');
+  CHECK(p.date[10] == 'T');
+  CHECK(p.date[19] == 'Z');
+
+  CHECK(progress_calls == 4);
+  CHECK(last_done == 4);
+  CHECK(last_total == 4);
+  // Every entry (stem, each choice, head) once per timed round, disturbed or not.
+  std::size_t entries = 2;
+  for (auto n : micro::num_choices) entries += n;
+  CHECK(kept == 3 * entries);
+}
+
+TEST_CASE("the naive backend has no threads() and is recorded as one thread") {
+  naive b;
+  CHECK(nn::backend_threads(b) == 1);
+  fast f({.threads = 2});
+  CHECK(nn::backend_threads(f) == f.threads());
+}
+
+TEST_CASE("a given device name is recorded instead of the host CPU's") {
+  fast b({.threads = 1});
+  nn::supernet<fast, micro> net(b, {.seed = 0});
+  nn::context<fast> ctx(b);
+  auto o = quick();
+  o.repeats = 1;
+  o.warmup = 0;
+  o.device = "test device";
+  CHECK(nn::profile_latency_table(b, net, ctx, o).provenance.device == "test device");
+  CHECK(!nn::host_cpu_name().empty());
+}
+
+TEST_CASE("a profiled table saves and loads unchanged, and is refused for another space") {
+  fast b({.threads = 1});
+  nn::supernet<fast, micro> net(b, {.seed = 0});
+  nn::context<fast> ctx(b);
+  const auto t = nn::profile_latency_table(b, net, ctx, quick());
+  const auto path = temp_file("latency_table");
+  io::save_latency_table(path, t);
+  const auto u = io::load_latency_table(path, micro::name, nn::choice_name_table<micro>());
+  CHECK(u.space == t.space);
+  CHECK(u.choices == t.choices);
+  CHECK(u.model.fixed == t.model.fixed);
+  CHECK(u.model.per_layer == t.model.per_layer);
+  CHECK(u.model.unit == t.model.unit);
+  CHECK(u.provenance.device == t.provenance.device);
+  CHECK(u.provenance.backend == t.provenance.backend);
+  CHECK(u.provenance.batch == t.provenance.batch);
+  CHECK(u.provenance.threads == t.provenance.threads);
+  CHECK(u.provenance.date == t.provenance.date);
+  CHECK(u.provenance.library_version == t.provenance.library_version);
+  CHECK(u.provenance.repeats == t.provenance.repeats);
+  CHECK(u.provenance.warmup == t.provenance.warmup);
+  CHECK_THROWS_WITH_AS(io::load_latency_table(path, presets::fmnist::name, nn::choice_name_table<presets::fmnist>()),
+                       doctest::Contains("expected 'fmnist'"), std::runtime_error);
+  std::filesystem::remove(path);
+}
+
+TEST_CASE_TEMPLATE("end-to-end latencies are positive and finite, one per architecture", B, naive, fast) {
+  B b;
+  nn::supernet<B, micro> net(b, {.seed = 0});
+  nn::context<B> ctx(b);
+  const std::vector<space::architecture<micro>> archs{{0, 0, 0, 0}, {3, 4, 3, 4}, {1, 2, 0, 4}};
+  const auto ms = nn::measure_latencies(b, net, ctx, std::span<const space::architecture<micro>>(archs), quick());
+  REQUIRE(ms.size() == archs.size());
+  for (double v : ms) {
+    CHECK(std::isfinite(v));
+    CHECK(v > 0.0);
+  }
+  const double one = nn::measure_latency(b, net, ctx, archs[1], quick());
+  CHECK(std::isfinite(one));
+  CHECK(one > 0.0);
+}
+
+TEST_CASE("bad timing options and architectures are refused") {
+  naive b;
+  nn::supernet<naive, micro> net(b, {.seed = 0});
+  nn::context<naive> ctx(b);
+  auto o = quick();
+  o.batch = 0;
+  CHECK_THROWS_WITH_AS(nn::profile_latency_table(b, net, ctx, o), doctest::Contains("batch"), std::invalid_argument);
+  o = quick();
+  o.repeats = 0;
+  CHECK_THROWS_WITH_AS(nn::profile_latency_table(b, net, ctx, o), doctest::Contains("repeats"),
+                       std::invalid_argument);
+  o = quick();
+  o.retries = -1;
+  CHECK_THROWS_WITH_AS(nn::profile_latency_table(b, net, ctx, o), doctest::Contains("retries"),
+                       std::invalid_argument);
+  o = quick();
+  o.warmup = -1;
+  CHECK_THROWS_WITH_AS(nn::measure_latency(b, net, ctx, space::architecture<micro>{}, o), doctest::Contains("warmup"),
+                       std::invalid_argument);
+  CHECK_THROWS_AS(nn::measure_latency(b, net, ctx, space::architecture<micro>{0, 9, 0, 0}, quick()),
+                  space::arch_error);
+}
+
+TEST_CASE("the calibration fit is least squares, and keeps the fixed part non-negative") {
+  // measured = 2 · predicted + 1 exactly.
+  const std::vector<double> p{1.0, 2.0, 3.0, 4.0}, m{3.0, 5.0, 7.0, 9.0};
+  bool boundary = true;
+  const auto c = nn::fit_nonnegative_calibration(p, m, 0.5, &boundary);
+  CHECK(c.a == doctest::Approx(2.0));
+  CHECK(c.b == doctest::Approx(1.0));
+  CHECK_FALSE(boundary);
+
+  // measured = predicted − 2: the free line would take the fixed part 0.5 to −1.5, so the fit
+  // moves to the boundary a · 0.5 + b = 0.
+  const std::vector<double> m2{1.0, 2.0, 3.0, 4.0}, p2{3.0, 4.0, 5.0, 6.0};
+  const auto d = nn::fit_nonnegative_calibration(p2, m2, 0.5, &boundary);
+  CHECK(boundary);
+  CHECK(d.a * 0.5 + d.b == doctest::Approx(0.0));
+  // On that boundary, a = Σ m (p − f) / Σ (p − f)².
+  double num = 0.0, den = 0.0;
+  for (std::size_t i = 0; i < p2.size(); ++i) {
+    num += m2[i] * (p2[i] - 0.5);
+    den += (p2[i] - 0.5) * (p2[i] - 0.5);
+  }
+  CHECK(d.a == doctest::Approx(num / den));
+}
+
+TEST_CASE("calibration replaces the table's model by the fitted one and records how") {
+  naive b;
+  nn::supernet<naive, micro> net(b, {.seed = 0});
+  nn::context<naive> ctx(b);
+  auto t = nn::profile_latency_table(b, net, ctx, quick());
+  const auto original = t.model;
+  const auto cal = nn::calibrate_latency_table(b, net, ctx, t, {.architectures = 6, .seed = 3}, quick());
+  CHECK(cal.architectures.size() == 6);
+  CHECK(cal.measured.size() == 6);
+  CHECK(cal.before.count == 6);
+  CHECK(cal.after.count == 6);
+  CHECK(!cal.method.empty());
+  CHECK(cal.fit.a > 0.0);
+  CHECK(cal.uncalibrated.per_layer == original.per_layer);
+  CHECK(cal.uncalibrated.fixed == original.fixed);
+  const auto expected = cost::apply_calibration(cal.fit, original);
+  CHECK(t.model.fixed == doctest::Approx(expected.fixed));
+  CHECK(t.model.fixed >= 0.0);
+  for (std::size_t l = 0; l < micro::num_layers; ++l)
+    for (std::size_t c = 0; c < micro::num_choices[l]; ++c)
+      CHECK(t.model.per_layer[l][c] == doctest::Approx(expected.per_layer[l][c]));
+  CHECK_NOTHROW(t.validate());
+
+  auto other = t;
+  other.space = "fmnist";
+  CHECK_THROWS_AS(nn::calibrate_latency_table(b, net, ctx, other, {.architectures = 6, .seed = 3}, quick()),
+                  std::invalid_argument);
+  CHECK_THROWS_WITH_AS(nn::calibrate_latency_table(b, net, ctx, t, {.architectures = 2, .seed = 3}, quick()),
+                       doctest::Contains("at least 3"), std::invalid_argument);
+}
+
+TEST_CASE("sampled architectures are reproducible and leave the excluded ones out") {
+  const auto a = nn::sample_architectures<micro>(20, 5);
+  CHECK(a == nn::sample_architectures<micro>(20, 5));
+  for (const auto& arch : a) CHECK(space::is_valid<micro>(arch));
+
+  // Exclude all 400 architectures but one: every draw is that one.
+  std::vector<space::architecture<micro>> all_but_one;
+  const space::architecture<micro> kept{1, 2, 3, 4};
+  for (int i = 0; i < 4; ++i)
+    for (int j = 0; j < 5; ++j)
+      for (int k = 0; k < 4; ++k)
+        for (int m = 0; m < 5; ++m)
+          if (space::architecture<micro>{i, j, k, m} != kept) all_but_one.push_back({i, j, k, m});
+  const auto rest = nn::sample_architectures<micro>(10, 5, std::span<const space::architecture<micro>>(all_but_one));
+  REQUIRE(rest.size() == 10);
+  for (const auto& arch : rest) CHECK(arch == kept);
+
+  all_but_one.push_back(kept);
+  CHECK_THROWS_WITH_AS(nn::sample_architectures<micro>(1, 5, std::span<const space::architecture<micro>>(all_but_one)),
+                       doctest::Contains("excluded"), std::invalid_argument);
+}
