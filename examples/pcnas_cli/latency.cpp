@@ -36,7 +36,7 @@ struct latency_options {
   int repeats = 21;
   int warmup = 3;
   int retries = 3;
-  int calibrate = 30;
+  int calibrate = 50;
   std::string out;
   std::string table;
   std::string roofline;
@@ -59,8 +59,6 @@ void check_options(const latency_options& o) {
   if (!o.table.empty() && !o.roofline.empty()) throw usage_error("give either --table or --roofline, not both");
   if (!o.roofline.empty() && !o.validate_given)
     throw usage_error("--roofline checks the roofline model; say how many architectures with --validate K");
-  if (o.validate_given && o.table.empty() && o.roofline.empty())
-    throw usage_error("--validate needs the table to check (--table FILE) or --roofline DEVICE");
   const bool checking = !o.table.empty() || !o.roofline.empty();
   if (checking && !o.out.empty()) throw usage_error("--out writes a new table; it does not go with --table or --roofline");
   if (o.calibrate != 0 && o.calibrate < 3)
@@ -236,8 +234,8 @@ calibration_record<S> read_calibration(const std::string& path, const pcnas::cos
   }
   rec.uncalibrated = std::move(raw);
   char text[256];
-  std::snprintf(text, sizeof text, "measured = %.4f * (per-op sum) %+.4f ms, %s on %zu architectures",
-                cal["a"].number(), cal["b"].number(), cal["method"].string().c_str(), rec.architectures.size());
+  std::snprintf(text, sizeof text, "%s: measured = %.4f * (per-op sum) %+.4f ms, chosen on %zu architectures",
+                cal["method"].string().c_str(), cal["a"].number(), cal["b"].number(), rec.architectures.size());
   rec.description = text;
   return rec;
 }
@@ -246,15 +244,21 @@ calibration_record<S> read_calibration(const std::string& path, const pcnas::cos
 
 // The calibration record a built table carries beside the fields every reader knows.
 nlohmann::json calibration_json(const pcnas::nn::latency_calibration& cal, std::uint64_t seed,
-                                 const std::vector<std::string>& arch_texts) {
+                                const std::vector<std::string>& arch_texts) {
   nlohmann::json times = nlohmann::json::array();
   for (const auto& row : cal.uncalibrated.per_layer) times.push_back(row);
+  nlohmann::json candidates = nlohmann::json::array();
+  for (const auto& c : cal.candidates)
+    candidates.push_back({{"form", c.form}, {"a", c.fit.a}, {"b", c.fit.b}, {"loo_rmspe", c.loo_rmspe}});
   return {{"method", cal.method},
           {"formula",
-           "measured ~ a * (fixed + sum of per-op times) + b, fitted on end-to-end medians of the "
-           "architectures below; the stored times are a * t, the stored fixed part a * fixed + b"},
+           "measured ~ a * (fixed + sum of per-op times) + b; the stored times are a * t, the stored fixed part "
+           "a * fixed + b. Forms none (a = 1, b = 0), scale (b = 0, least squares of the relative errors) and "
+           "affine (least squares, fixed part kept >= 0) were fitted on the end-to-end medians of the architectures "
+           "below, measured in the same rounds as the ops; the form with the lowest leave-one-out RMSPE was applied"},
           {"a", cal.fit.a},
           {"b", cal.fit.b},
+          {"candidates", candidates},
           {"seed", seed},
           {"architectures", arch_texts},
           {"measured", cal.measured},
@@ -330,35 +334,65 @@ std::vector<std::string> arch_texts(const std::vector<std::vector<int>>& archs) 
   return out;
 }
 
+// Builds a table: the per-op entries, the calibration sample and (with --validate K) K other
+// architectures, all measured in the same rounds; the calibration is fitted on its sample and
+// checked on the K others.
 template <class S>
 int build(const latency_options& o) {
+  using arch = pcnas::space::architecture<S>;
   auto b = make_backend(o.threads);
   pcnas::nn::supernet<cpu_backend, S> net(b, {.seed = 0});
   pcnas::nn::context<cpu_backend> ctx(b);
   pcnas::search::progress_printer progress({.plain_interval_s = 10.0});
-  std::fprintf(stderr, "profiling %s at batch %d on %s\n", std::string(S::name).c_str(), o.batch, b.name().c_str());
 
-  pcnas::cost::latency_table table;
-  const auto per_op = measure([&](pcnas::nn::latency_progress& totals) {
-    table = pcnas::nn::profile_latency_table(b, net, ctx, timing(o, progress, "per-op rounds", totals));
+  const pcnas::nn::latency_calibration_options co{.architectures = static_cast<std::size_t>(o.calibrate)};
+  const auto sample = pcnas::nn::sample_architectures<S>(co.architectures, co.seed);
+  const auto held_out = pcnas::nn::sample_architectures<S>(static_cast<std::size_t>(o.validate_given ? o.validate : 0),
+                                                           o.seed, std::span<const arch>(sample));
+  std::vector<arch> archs(sample);
+  archs.insert(archs.end(), held_out.begin(), held_out.end());
+  std::size_t entries = 2;
+  for (auto c : S::num_choices) entries += c;
+  std::fprintf(stderr, "profiling %s at batch %d on %s: %zu ops and %zu architectures (%zu to calibrate, %zu to check) "
+               "in the same rounds\n",
+               std::string(S::name).c_str(), o.batch, b.name().c_str(), entries, archs.size(), sample.size(),
+               held_out.size());
+
+  pcnas::nn::latency_profile profile;
+  const auto run = measure([&](pcnas::nn::latency_progress& totals) {
+    profile = pcnas::nn::profile_latency(b, net, ctx, std::span<const arch>(archs), timing(o, progress, "rounds", totals));
   });
-  per_op.report("per-op table");
+  run.report("measurement");
+  pcnas::cost::latency_table table = std::move(profile.table);
+  const std::span<const double> measured(profile.end_to_end);
 
   std::optional<pcnas::nn::latency_calibration> cal;
-  std::optional<measurement_record> calibration;
-  const pcnas::nn::latency_calibration_options co{.architectures = static_cast<std::size_t>(o.calibrate)};
-  if (o.calibrate > 0) {
-    calibration = measure([&](pcnas::nn::latency_progress& totals) {
-      cal = pcnas::nn::calibrate_latency_table(b, net, ctx, table, co,
-                                               timing(o, progress, "calibration rounds", totals));
-    });
-    calibration->report("calibration");
-  }
+  if (!sample.empty())
+    cal = pcnas::nn::apply_latency_calibration<S>(table, std::span<const arch>(sample), measured.first(sample.size()));
 
   nlohmann::json doc = pcnas::io::latency_table_to_json(table);
   if (cal) doc["calibration"] = calibration_json(*cal, co.seed, arch_texts<S>(cal->architectures));
-  doc["build"] = {{"per_op", per_op.to_json()}};
-  if (calibration) doc["build"]["calibration"] = calibration->to_json();
+  doc["build"] = run.to_json();
+
+  // The check on the held-out architectures, for the plain per-op sum and the calibrated table.
+  std::optional<pcnas::cost::prediction_summary> raw, calibrated;
+  if (!held_out.empty()) {
+    const auto tail = measured.subspan(sample.size());
+    const auto& plain = cal ? cal->uncalibrated : table.model;
+    std::vector<double> p_raw, p_cal;
+    for (const auto& a : held_out) {
+      p_raw.push_back(plain.predict(a));
+      p_cal.push_back(table.model.predict(a));
+    }
+    raw = pcnas::cost::summarize_predictions(p_raw, tail);
+    nlohmann::json check = {{"architectures", held_out.size()}, {"seed", o.seed},
+                            {"uncalibrated", summary_json(*raw)}, {"median_measured_ms", median({tail.begin(), tail.end()})}};
+    if (cal) {
+      calibrated = pcnas::cost::summarize_predictions(p_cal, tail);
+      check["calibrated"] = summary_json(*calibrated);
+    }
+    doc["check"] = check;
+  }
 
   if (!o.out.empty()) pcnas::io::write_file_atomically(o.out, doc.dump(2) + "\n");
   if (o.json)
@@ -366,15 +400,28 @@ int build(const latency_options& o) {
   else if (o.out.empty())
     print_table<S>(table);
   if (cal) {
+    std::string forms;
+    for (const auto& c : cal->candidates) {
+      char one[64];
+      std::snprintf(one, sizeof one, "%s%s %.1f %%", forms.empty() ? "" : ", ", c.form.c_str(), 100 * c.loo_rmspe);
+      forms += one;
+    }
     std::fprintf(stderr,
-                 "calibrated: measured = %.4f * (per-op sum) %+.4f ms, %s on %d architectures measured end to end\n"
+                 "calibration on %d architectures measured end to end: leave-one-out RMSPE %s -> %s applied: "
+                 "measured = %.4f * (per-op sum) %+.4f ms\n"
                  "  on that sample: RMSPE %.1f %% -> %.1f %%, within 10 %%: %.0f %% -> %.0f %%, "
                  "mean bias %+.1f %% -> %+.1f %%\n",
-                 cal->fit.a, cal->fit.b, cal->method.c_str(), o.calibrate, 100 * cal->before.rmspe,
+                 o.calibrate, forms.c_str(), cal->method.c_str(), cal->fit.a, cal->fit.b, 100 * cal->before.rmspe,
                  100 * cal->after.rmspe, 100 * cal->before.within_10, 100 * cal->after.within_10,
                  100 * cal->before.mean_bias, 100 * cal->after.mean_bias);
   } else {
     std::fprintf(stderr, "not calibrated (--calibrate 0): the table holds the plain per-op sums\n");
+  }
+  if (raw && !o.json) {
+    std::printf("check on %zu other architectures measured in the same rounds (median %.3f ms):\n", held_out.size(),
+                median({measured.begin() + static_cast<std::ptrdiff_t>(sample.size()), measured.end()}));
+    print_summary("per-op sum (uncalibrated):", *raw);
+    if (calibrated) print_summary("calibrated table:", *calibrated);
   }
   if (!o.out.empty()) std::fprintf(stderr, "wrote %s\n", o.out.c_str());
   return 0;
@@ -477,16 +524,23 @@ command add_latency(CLI::App& app) {
       "Build a latency table of a space on this machine, or check a table (or the roofline model) against "
       "end-to-end measurements of uniformly sampled architectures");
   cmd->footer(
-      "Build:    pcnas latency fmnist --threads 2 --out table.json\n"
-      "          Times every (layer, choice) alone and the stem + head (median of --repeats rounds after --warmup\n"
-      "          rounds), then measures --calibrate architectures end to end and fits measured = a * (per-op sum) + b;\n"
-      "          the stored table is the calibrated one (still one time per (layer, choice)), and its 'calibration'\n"
-      "          record says how. Without --out the table is printed.\n"
+      "Build:    pcnas latency fmnist --threads 2 --out table.json [--validate K]\n"
+      "          Times every (layer, choice) alone, the stem + head, and --calibrate architectures end to end, all\n"
+      "          interleaved in the same rounds (each time is the median of --repeats rounds after --warmup rounds),\n"
+      "          then corrects the per-op sum with the form - none, a scale, or a line measured = a * sum + b - that\n"
+      "          predicts those architectures best when each is left out of its own fit. The stored table is the\n"
+      "          calibrated one (still one time per (layer, choice)); its 'calibration' record says how. With --validate K,\n"
+      "          K other architectures are measured in the same rounds and the table's error on them is reported:\n"
+      "          a check that no drift of the machine's speed between two runs can blur. Without --out the table\n"
+      "          is printed.\n"
       "Check:    pcnas latency fmnist --table table.json --validate 100 [--seed S] [--json]\n"
       "          Measures K architectures drawn uniformly (leaving out the calibration sample) at the table's batch,\n"
-      "          threads and repeats, and reports RMSPE, the share within 5 % and 10 %, and the mean bias.\n"
+      "          threads and repeats, now, and reports RMSPE, the share within 5 % and 10 %, and the mean bias of\n"
+      "          the stored table and of its plain per-op sums.\n"
       "Roofline: pcnas latency fmnist --roofline cpu_2core_avx2 --validate 100 --threads 2\n"
-      "          The same check for the device-free roofline model (cpu_2core_avx2 or h200_fp32).");
+      "          The same check for the device-free roofline model (cpu_2core_avx2 or h200_fp32).\n"
+      "Measurements during which one of our threads was switched out are retried (--retries); how many were, and\n"
+      "how much of the CPUs other processes used meanwhile, is reported: on a busy machine the times are not clean.");
   cmd->add_option("space", o->space, "fmnist or fmnist_micro")->required();
   auto* batch = cmd->add_option("--batch", o->batch, "Batch size the table is measured at")->capture_default_str();
   auto* threads = cmd->add_option("--threads", o->threads, "CPU threads (0: all cores)")->capture_default_str();
@@ -502,7 +556,9 @@ command add_latency(CLI::App& app) {
   cmd->add_option("--roofline", o->roofline, "Check the roofline model of this device: cpu_2core_avx2 or h200_fp32");
   auto* validate_opt = cmd->add_option("--validate", o->validate, "Architectures to measure end to end for the check");
   cmd->add_option("--seed", o->seed, "Seed of the sampled architectures")->capture_default_str();
-  cmd->add_flag("--json", o->json, "Print JSON (the table, or the check's rmspe, within_5, within_10, mean_bias)");
+  cmd->add_flag("--json", o->json,
+                "Print JSON: the table (with its 'check' when built with --validate), or the check's rmspe, within_5, "
+                "within_10, mean_bias");
   return {cmd, [o, batch, threads, repeats, warmup, validate_opt] {
             o->batch_given = batch->count() > 0;
             o->threads_given = threads->count() > 0;
@@ -523,7 +579,7 @@ command add_latency(CLI::App& app) {
                   print_table<S>(t);
                 return 0;
               }
-              if (o->validate_given) return check_model<S>(*o);
+              if (o->validate_given && (!o->table.empty() || !o->roofline.empty())) return check_model<S>(*o);
               return build<S>(*o);
             });
 #else

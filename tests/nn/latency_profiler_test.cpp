@@ -164,6 +164,51 @@ TEST_CASE_TEMPLATE("end-to-end latencies are positive and finite, one per archit
   CHECK(one > 0.0);
 }
 
+TEST_CASE_TEMPLATE("a joint profile gives the per-op table and one end-to-end time per architecture", B, naive,
+                   fast) {
+  B b;
+  nn::supernet<B, micro> net(b, {.seed = 0});
+  nn::context<B> ctx(b);
+  const std::vector<space::architecture<micro>> archs{{0, 4, 0, 4}, {3, 3, 3, 3}};
+  const auto p = nn::profile_latency(b, net, ctx, std::span<const space::architecture<micro>>(archs), quick());
+  CHECK(p.table.space == "fmnist_micro");
+  REQUIRE(p.table.model.per_layer.size() == micro::num_layers);
+  for (std::size_t l = 0; l < micro::num_layers; ++l) CHECK(p.table.model.per_layer[l].size() == micro::num_choices[l]);
+  REQUIRE(p.end_to_end.size() == archs.size());
+  for (double v : p.end_to_end) {
+    CHECK(std::isfinite(v));
+    CHECK(v > 0.0);
+  }
+  CHECK(nn::profile_latency(b, net, ctx, std::span<const space::architecture<micro>>{}, quick()).end_to_end.empty());
+}
+
+TEST_CASE("a calibrated table is built in one measurement and records its sample") {
+  naive b;
+  nn::supernet<naive, micro> net(b, {.seed = 0});
+  nn::context<naive> ctx(b);
+  const auto t = nn::profile_calibrated_latency_table(b, net, ctx, {.architectures = 5, .seed = 4}, quick());
+  const auto& cal = t.calibration;
+  CHECK(cal.architectures.size() == 5);
+  CHECK(cal.measured.size() == 5);
+  CHECK(cal.fit.a > 0.0);
+  const auto expected = cost::apply_calibration(cal.fit, cal.uncalibrated);
+  CHECK(t.table.model.fixed == doctest::Approx(expected.fixed));
+  for (std::size_t l = 0; l < micro::num_layers; ++l)
+    for (std::size_t c = 0; c < micro::num_choices[l]; ++c)
+      CHECK(t.table.model.per_layer[l][c] == doctest::Approx(expected.per_layer[l][c]));
+  // The sample is the one sample_architectures draws from the seed, so a check can leave it out.
+  const auto drawn = nn::sample_architectures<micro>(5, 4);
+  for (std::size_t i = 0; i < drawn.size(); ++i)
+    CHECK(cal.architectures[i] == std::vector<int>(drawn[i].begin(), drawn[i].end()));
+  CHECK_NOTHROW(t.table.validate());
+
+  auto table = t.table;
+  const std::vector<double> two{1.0, 2.0};
+  CHECK_THROWS_WITH_AS(
+      nn::apply_latency_calibration<micro>(table, std::span<const space::architecture<micro>>(drawn), two),
+      doctest::Contains("5 architectures but 2 measurements"), std::invalid_argument);
+}
+
 TEST_CASE("bad timing options and architectures are refused") {
   naive b;
   nn::supernet<naive, micro> net(b, {.seed = 0});
@@ -187,28 +232,85 @@ TEST_CASE("bad timing options and architectures are refused") {
                   space::arch_error);
 }
 
-TEST_CASE("the calibration fit is least squares, and keeps the fixed part non-negative") {
+TEST_CASE("the affine calibration fit is least squares, and keeps the fixed part non-negative") {
   // measured = 2 · predicted + 1 exactly.
   const std::vector<double> p{1.0, 2.0, 3.0, 4.0}, m{3.0, 5.0, 7.0, 9.0};
-  bool boundary = true;
-  const auto c = nn::fit_nonnegative_calibration(p, m, 0.5, &boundary);
-  CHECK(c.a == doctest::Approx(2.0));
-  CHECK(c.b == doctest::Approx(1.0));
-  CHECK_FALSE(boundary);
+  const auto c = nn::fit_nonnegative_calibration(p, m, 0.5);
+  CHECK(c.line.a == doctest::Approx(2.0));
+  CHECK(c.line.b == doctest::Approx(1.0));
+  CHECK_FALSE(c.on_boundary);
 
   // measured = predicted − 2: the free line would take the fixed part 0.5 to −1.5, so the fit
   // moves to the boundary a · 0.5 + b = 0.
   const std::vector<double> m2{1.0, 2.0, 3.0, 4.0}, p2{3.0, 4.0, 5.0, 6.0};
-  const auto d = nn::fit_nonnegative_calibration(p2, m2, 0.5, &boundary);
-  CHECK(boundary);
-  CHECK(d.a * 0.5 + d.b == doctest::Approx(0.0));
+  const auto d = nn::fit_nonnegative_calibration(p2, m2, 0.5);
+  CHECK(d.on_boundary);
+  CHECK(d.line.a * 0.5 + d.line.b == doctest::Approx(0.0));
   // On that boundary, a = Σ m (p − f) / Σ (p − f)².
   double num = 0.0, den = 0.0;
   for (std::size_t i = 0; i < p2.size(); ++i) {
     num += m2[i] * (p2[i] - 0.5);
     den += (p2[i] - 0.5) * (p2[i] - 0.5);
   }
-  CHECK(d.a == doctest::Approx(num / den));
+  CHECK(d.line.a == doctest::Approx(num / den));
+}
+
+TEST_CASE("the scale fit minimises the squared relative errors") {
+  // Every prediction half the measurement: a = 2 exactly.
+  const std::vector<double> p{1.0, 3.0, 5.0}, m{2.0, 6.0, 10.0};
+  const auto c = nn::fit_relative_scale(p, m);
+  CHECK(c.a == doctest::Approx(2.0));
+  CHECK(c.b == 0.0);
+  // The minimiser of Σ (a q − 1)² with q = p / m is Σ q / Σ q².
+  const std::vector<double> p2{1.0, 2.0, 4.0}, m2{1.5, 2.0, 3.0};
+  double sq = 0.0, sqq = 0.0;
+  for (std::size_t i = 0; i < p2.size(); ++i) {
+    sq += p2[i] / m2[i];
+    sqq += (p2[i] / m2[i]) * (p2[i] / m2[i]);
+  }
+  CHECK(nn::fit_relative_scale(p2, m2).a == doctest::Approx(sq / sqq));
+}
+
+TEST_CASE("the calibration form that predicts left-out architectures best is chosen") {
+  using arch = space::architecture<micro>;
+  cost::latency_table t;
+  t.space = "fmnist_micro";
+  t.choices = nn::choice_name_table<micro>();
+  t.model.fixed = 1.0;
+  for (std::size_t l = 0; l < micro::num_layers; ++l) {
+    t.model.per_layer.emplace_back();
+    for (std::size_t c = 0; c < micro::num_choices[l]; ++c) t.model.per_layer[l].push_back(0.5 + 0.25 * double(c));
+  }
+  const auto archs = nn::sample_architectures<micro>(12, 8);
+  std::vector<double> sums;
+  for (const auto& a : archs) sums.push_back(t.model.predict(a));
+
+  // The table is right: nothing to correct.
+  auto exact = t;
+  const auto none = nn::apply_latency_calibration<micro>(exact, std::span<const arch>(archs), sums);
+  CHECK(none.method == "none");
+  CHECK(none.candidates.size() == 3);
+  CHECK(exact.model.per_layer == t.model.per_layer);
+
+  // Everything 30 % slower than the table says: a scale.
+  std::vector<double> slower;
+  for (double v : sums) slower.push_back(1.3 * v);
+  auto scaled = t;
+  const auto sc = nn::apply_latency_calibration<micro>(scaled, std::span<const arch>(archs), slower);
+  CHECK(sc.method == "scale");
+  CHECK(sc.fit.a == doctest::Approx(1.3));
+  CHECK(scaled.model.fixed == doctest::Approx(1.3));
+
+  // A constant 2 ms on top and 10 % more per op: a line.
+  std::vector<double> shifted;
+  for (double v : sums) shifted.push_back(1.1 * v + 2.0);
+  auto lined = t;
+  const auto af = nn::apply_latency_calibration<micro>(lined, std::span<const arch>(archs), shifted);
+  CHECK(af.method == "affine");
+  CHECK(af.fit.a == doctest::Approx(1.1));
+  CHECK(af.fit.b == doctest::Approx(2.0));
+  CHECK(lined.model.fixed == doctest::Approx(1.1 * 1.0 + 2.0));
+  CHECK(af.after.rmspe == doctest::Approx(0.0).epsilon(1e-9));
 }
 
 TEST_CASE("calibration replaces the table's model by the fitted one and records how") {
@@ -224,6 +326,7 @@ TEST_CASE("calibration replaces the table's model by the fitted one and records 
   CHECK(cal.after.count == 6);
   CHECK(!cal.method.empty());
   CHECK(cal.fit.a > 0.0);
+  CHECK(cal.candidates.size() >= 2);
   CHECK(cal.uncalibrated.per_layer == original.per_layer);
   CHECK(cal.uncalibrated.fixed == original.fixed);
   const auto expected = cost::apply_calibration(cal.fit, original);

@@ -12,6 +12,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <concepts>
 #include <cstddef>
 #include <cstdint>
@@ -56,8 +57,9 @@ struct latency_progress {
 // with several threads every barrier then waits for the one that is not running, and the call
 // takes up to tens of times longer (on a two-core machine with one busy neighbour, 1 ms became
 // 32 ms: one scheduler tick per kernel). Undisturbed calls of a CPU backend switch out neither
-// way. Such a measurement is taken again, up to `retries` times; if none is clean the last one
-// is kept and counted in latency_progress::disturbed, so that a caller can tell a table
+// way. Such a measurement is taken again, up to `retries` times (and while the retries do not
+// outnumber the measurements kept, plus one round); if none is clean the last one is kept and
+// counted in latency_progress::disturbed, so that a caller can tell a table
 // measured on a busy machine. Where getrusage is missing nothing is retried; a backend whose
 // synchronize() sleeps (a GPU waiting on an event) switches out by design and wants
 // `retries = 0`.
@@ -180,9 +182,9 @@ inline long context_switches() {
 // Rounds of run(i) over i in [0, count): `warmup` untimed rounds, then `repeats` timed ones, a
 // disturbed measurement retried as latency_profile_options describes. Returns the median
 // milliseconds of each i and the final progress.
-template <class B, class F>
-std::pair<std::vector<double>, latency_progress> timed_rounds(B& b, std::size_t count,
-                                                              const latency_profile_options& o, F&& run) {
+template <class B, class Run>
+std::pair<std::vector<double>, latency_progress> timed_rounds(B& b, std::size_t count, const latency_profile_options& o,
+                                                              Run&& run) {
   std::vector<std::vector<double>> samples(count);
   for (auto& s : samples) s.reserve(static_cast<std::size_t>(o.repeats));
   latency_progress p;
@@ -199,7 +201,10 @@ std::pair<std::vector<double>, latency_progress> timed_rounds(B& b, std::size_t 
         const auto t1 = std::chrono::steady_clock::now();
         if (!timed) break;
         const bool disturbed = context_switches() != switches;
-        if (disturbed && attempt < o.retries) {
+        // Under sustained load a retry is rarely clean and only multiplies the time: retries
+        // stop once they outnumber the measurements kept plus one round.
+        const bool may_retry = attempt < o.retries && p.retried < p.measurements + count;
+        if (disturbed && may_retry) {
           ++p.retried;
           continue;
         }
@@ -223,47 +228,69 @@ std::pair<std::vector<double>, latency_progress> timed_rounds(B& b, std::size_t 
 
 }  // namespace detail
 
+// A per-op table and end-to-end times measured in the same rounds.
+struct latency_profile {
+  cost::latency_table table;       // per-op medians, not calibrated
+  std::vector<double> end_to_end;  // median ms of each architecture given, in their order
+};
+
 // The latency table of `net`'s space on its backend: every (layer, choice) timed alone on a
 // synthetic input of that layer's shape, in eval mode, and the stem plus the head as the fixed
-// part. The times are the plain per-op medians, not calibrated (see calibrate_latency_table).
+// part; and each of `archs` end to end, its calls interleaved with the per-op ones in the same
+// rounds. A machine's speed may drift by tens of percent within a minute (we saw it on shared
+// virtual machines with nothing else running); measured in the same rounds, the per-op sums
+// and the end-to-end times see the same drift, so that a calibration fitted on them corrects
+// how the sum of parts differs from the whole, not how the machine changed between two runs.
 template <class B, class Space>
-cost::latency_table profile_latency_table(B& b, supernet<B, Space>& net, context<B>& ctx,
-                                          const latency_profile_options& o = {}) {
-  detail::check_timing_options(o, "profile_latency_table");
+latency_profile profile_latency(B& b, supernet<B, Space>& net, context<B>& ctx,
+                                std::span<const space::architecture<Space>> archs,
+                                const latency_profile_options& o = {}) {
+  detail::check_timing_options(o, "profile_latency");
+  for (const auto& a : archs) space::check_arch<Space>(a);
   const index n = o.batch;
   pcnas::rng r(o.seed);
 
-  // One input per layer, shared by its choices; the entries are [stem, every (layer, choice), head].
-  const activation<B> images = detail::synthetic_activation(ctx, detail::image_shape<Space>(n), r);
-  std::vector<activation<B>> inputs;
-  for (std::size_t l = 0; l < Space::num_layers; ++l)
-    inputs.push_back(detail::synthetic_activation(ctx, detail::nhwc(n, Space::layers[l].in), r));
-  const activation<B> features = detail::synthetic_activation(ctx, detail::nhwc(n, Space::body_output), r);
-
+  // The entries in the order of a forward pass: stem, every (layer, choice), head; then the
+  // architectures. One input per layer, shared by its choices. (Rewriting the input before each
+  // call, so that it sits in the caches as if the previous layer had just written it, moved
+  // the per-op sum further from the end-to-end times rather than closer on the Xeon of our
+  // measurements; the calibration takes up the difference either way.)
   struct entry {
     std::size_t layer, choice;
   };
   std::vector<entry> entries;
   for (std::size_t l = 0; l < Space::num_layers; ++l)
     for (std::size_t c = 0; c < Space::num_choices[l]; ++c) entries.push_back({l, c});
-  const std::size_t stem_at = entries.size(), head_at = stem_at + 1;
+  const std::size_t head_at = entries.size() + 1;  // the stem is entry 0, (layer, choice) k is k + 1
+  const std::size_t first_arch = head_at + 1;
+
+  const activation<B> images = detail::synthetic_activation(ctx, detail::image_shape<Space>(n), r);
+  std::vector<activation<B>> inputs;
+  for (std::size_t l = 0; l < Space::num_layers; ++l)
+    inputs.push_back(detail::synthetic_activation(ctx, detail::nhwc(n, Space::layers[l].in), r));
+  const activation<B> features = detail::synthetic_activation(ctx, detail::nhwc(n, Space::body_output), r);
 
   // The handles above stay alive, so no op may overwrite its input in place.
-  const auto times = detail::timed_rounds(b, entries.size() + 2, o, [&](std::size_t i) {
-    if (i == stem_at)
-      (void)net.forward_stem(ctx, images, mode::eval);
-    else if (i == head_at)
-      (void)net.forward_head(ctx, features, mode::eval);
-    else
-      (void)net.forward_layer(ctx, inputs[entries[i].layer], entries[i].layer, entries[i].choice, mode::eval);
-  }).first;
+  const auto times = detail::timed_rounds(b, first_arch + archs.size(), o, [&](std::size_t i) {
+                       if (i == 0) {
+                         (void)net.forward_stem(ctx, images, mode::eval);
+                       } else if (i < head_at) {
+                         const entry& e = entries[i - 1];
+                         (void)net.forward_layer(ctx, inputs[e.layer], e.layer, e.choice, mode::eval);
+                       } else if (i == head_at) {
+                         (void)net.forward_head(ctx, features, mode::eval);
+                       } else {
+                         (void)net.forward(ctx, images, archs[i - first_arch], mode::eval);
+                       }
+                     }).first;
 
-  cost::latency_table table;
+  latency_profile out;
+  cost::latency_table& table = out.table;
   table.space = std::string(space::space_name<Space>());
   table.choices = choice_name_table<Space>();
-  table.model.fixed = times[stem_at] + times[head_at];
+  table.model.fixed = times[0] + times[head_at];
   table.model.per_layer.resize(Space::num_layers);
-  for (std::size_t i = 0; i < entries.size(); ++i) table.model.per_layer[entries[i].layer].push_back(times[i]);
+  for (std::size_t k = 0; k < entries.size(); ++k) table.model.per_layer[entries[k].layer].push_back(times[k + 1]);
   table.provenance = {.device = o.device.empty() ? host_cpu_name() : o.device,
                       .backend = std::string(b.name()),
                       .batch = o.batch,
@@ -273,7 +300,15 @@ cost::latency_table profile_latency_table(B& b, supernet<B, Space>& net, context
                       .repeats = o.repeats,
                       .warmup = o.warmup};
   table.validate();
-  return table;
+  out.end_to_end.assign(times.begin() + static_cast<std::ptrdiff_t>(first_arch), times.end());
+  return out;
+}
+
+// The per-op table alone (profile_latency without architectures); not calibrated.
+template <class B, class Space>
+cost::latency_table profile_latency_table(B& b, supernet<B, Space>& net, context<B>& ctx,
+                                          const latency_profile_options& o = {}) {
+  return profile_latency(b, net, ctx, std::span<const space::architecture<Space>>{}, o).table;
 }
 
 // End-to-end latency of each architecture (stem, its layers, head, in eval mode), median
@@ -287,10 +322,7 @@ std::vector<double> measure_latencies(B& b, supernet<B, Space>& net, context<B>&
   pcnas::rng r(o.seed);
   const activation<B> images = detail::synthetic_activation(ctx, detail::image_shape<Space>(o.batch), r);
   return detail::timed_rounds(b, archs.size(), o, [&](std::size_t i) {
-    activation<B> x = net.forward_stem(ctx, images, mode::eval);
-    for (std::size_t l = 0; l < Space::num_layers; ++l)
-      x = net.forward_layer(ctx, std::move(x), l, static_cast<std::size_t>(archs[i][l]), mode::eval);
-    (void)net.forward_head(ctx, std::move(x), mode::eval);
+    (void)net.forward(ctx, images, archs[i], mode::eval);
   }).first;
 }
 
@@ -325,33 +357,48 @@ std::vector<space::architecture<Space>> sample_architectures(std::size_t count, 
   return out;
 }
 
-// A table corrected by a linear fit against end-to-end measurements.
+// One way of correcting the per-op sum, and how well it predicted architectures it was not
+// fitted on.
+struct calibration_candidate {
+  std::string form;              // "none", "scale" or "affine"
+  cost::linear_calibration fit;  // fitted on the whole sample
+  double loo_rmspe = 0.0;        // leave-one-out RMSPE on the calibration sample
+};
+
+// A table corrected against end-to-end measurements: measured ≈ a · (per-op sum) + b, applied to
+// the table as a · fixed + b and a · per-layer, so that the model stays additive. Three forms
+// compete: none (a = 1, b = 0), scale (b = 0) and affine; the one that predicts the calibration
+// sample best when each architecture is left out of its own fit wins, so that a correction is
+// applied only where the per-op sum is biased by more than the fit's own noise.
 struct latency_calibration {
-  // measured ≈ a · (per-op sum) + b, applied to the table as a · fixed + b and a · per-layer.
-  cost::linear_calibration fit;
-  // "least squares" or, when the unconstrained fit would make the fixed part negative,
-  // "least squares with fixed >= 0" (the fit on that boundary, b = -a · fixed).
+  cost::linear_calibration fit;  // the winner's a and b
+  // "none", "scale", "affine", or "affine with fixed >= 0" (when the free line would make the
+  // fixed part negative, the best line on that boundary, b = -a · fixed).
   std::string method;
-  cost::additive_cost_model uncalibrated;  // the per-op sums before the fit
-  std::vector<std::vector<int>> architectures;  // the calibration sample
-  std::vector<double> measured;                 // its end-to-end medians, ms
+  std::vector<calibration_candidate> candidates;  // every form compared
+  cost::additive_cost_model uncalibrated;         // the per-op sums before the fit
+  std::vector<std::vector<int>> architectures;    // the calibration sample
+  std::vector<double> measured;                   // its end-to-end medians, ms
   cost::prediction_summary before;  // the per-op sum on the calibration sample
   cost::prediction_summary after;   // the calibrated table on the same sample (in-sample)
 };
 
 struct latency_calibration_options {
-  std::size_t architectures = 30;  // the calibration sample, drawn uniformly
+  std::size_t architectures = 50;  // the calibration sample, drawn uniformly
   std::uint64_t seed = 0x5eed'ca1b;
 };
 
 // The least-squares line measured ≈ a · predicted + b under the constraint that the table's
 // fixed part, a · fixed + b, stays non-negative (a latency table's times are).
-inline cost::linear_calibration fit_nonnegative_calibration(std::span<const double> predicted,
-                                                            std::span<const double> measured, double fixed,
-                                                            bool* on_boundary = nullptr) {
-  cost::linear_calibration c = cost::fit_calibration(predicted, measured);
-  if (on_boundary) *on_boundary = false;
-  if (c.a * fixed + c.b >= 0.0) return c;
+struct affine_calibration {
+  cost::linear_calibration line;
+  bool on_boundary = false;  // the free line would have made the fixed part negative
+};
+
+inline affine_calibration fit_nonnegative_calibration(std::span<const double> predicted,
+                                                      std::span<const double> measured, double fixed) {
+  affine_calibration c{.line = cost::fit_calibration(predicted, measured), .on_boundary = false};
+  if (c.line.a * fixed + c.line.b >= 0.0) return c;
   // The problem is convex, so the constrained optimum lies on the boundary b = -a · fixed:
   // measured ≈ a · (predicted - fixed).
   double num = 0.0, den = 0.0;
@@ -360,16 +407,128 @@ inline cost::linear_calibration fit_nonnegative_calibration(std::span<const doub
     den += (predicted[i] - fixed) * (predicted[i] - fixed);
   }
   if (!(den > 0.0)) throw std::invalid_argument("fit_nonnegative_calibration: the layers cost nothing");
-  c.a = num / den;
-  c.b = -c.a * fixed;
-  if (on_boundary) *on_boundary = true;
+  c.line = {.a = num / den, .b = -num / den * fixed};
+  c.on_boundary = true;
   return c;
 }
 
-// Measures a calibration sample end to end (with the table's batch and protocol), fits
-// measured ≈ a · (per-op sum) + b, and replaces the table's model by the calibrated one, which
-// stays additive. The sample is drawn from `co.seed`; check the result on other architectures
-// (sample_architectures with `exclude` = the returned sample).
+// measured ≈ a · predicted with the a that minimises the squared relative errors
+// Σ ((a · p - m) / m)², the quantity RMSPE reports.
+inline cost::linear_calibration fit_relative_scale(std::span<const double> predicted, std::span<const double> measured) {
+  double num = 0.0, den = 0.0;
+  for (std::size_t i = 0; i < predicted.size(); ++i) {
+    const double q = predicted[i] / measured[i];
+    num += q;
+    den += q * q;
+  }
+  if (!(den > 0.0)) throw std::invalid_argument("fit_relative_scale: every prediction is zero");
+  return {.a = num / den, .b = 0.0};
+}
+
+namespace detail {
+
+template <class Fit>
+double leave_one_out_rmspe(std::span<const double> predicted, std::span<const double> measured, Fit&& fit) {
+  std::vector<double> p, m;
+  double squares = 0.0;
+  for (std::size_t i = 0; i < predicted.size(); ++i) {
+    p.clear();
+    m.clear();
+    for (std::size_t j = 0; j < predicted.size(); ++j)
+      if (j != i) {
+        p.push_back(predicted[j]);
+        m.push_back(measured[j]);
+      }
+    const cost::linear_calibration c = fit(std::span<const double>(p), std::span<const double>(m));
+    const double e = (c.a * predicted[i] + c.b - measured[i]) / measured[i];
+    squares += e * e;
+  }
+  return std::sqrt(squares / static_cast<double>(predicted.size()));
+}
+
+}  // namespace detail
+
+// Chooses and applies the calibration of `table` from `archs` and their end-to-end medians
+// (see latency_calibration). Returns how it was calibrated.
+template <class Space>
+latency_calibration apply_latency_calibration(cost::latency_table& table,
+                                              std::span<const space::architecture<Space>> archs,
+                                              std::span<const double> measured) {
+  cost::check_same_space(table, space::space_name<Space>(), choice_name_table<Space>());
+  if (archs.size() < 3)
+    throw std::invalid_argument("latency calibration: a line needs at least 3 architectures, got " +
+                                std::to_string(archs.size()));
+  if (measured.size() != archs.size())
+    throw std::invalid_argument("latency calibration: " + std::to_string(archs.size()) + " architectures but " +
+                                std::to_string(measured.size()) + " measurements");
+  latency_calibration cal;
+  cal.uncalibrated = table.model;
+  cal.measured.assign(measured.begin(), measured.end());
+  std::vector<double> predicted;
+  for (const auto& a : archs) {
+    cal.architectures.emplace_back(a.begin(), a.end());
+    predicted.push_back(table.model.predict(a));
+  }
+  const std::span<const double> p(predicted), m(cal.measured);
+  const double fixed = table.model.fixed;
+  const auto affine = [fixed](std::span<const double> pp, std::span<const double> mm) {
+    return fit_nonnegative_calibration(pp, mm, fixed).line;
+  };
+  const auto none = [](std::span<const double>, std::span<const double>) { return cost::linear_calibration{}; };
+  cal.candidates.push_back({.form = "none", .fit = {}, .loo_rmspe = detail::leave_one_out_rmspe(p, m, none)});
+  cal.candidates.push_back(
+      {.form = "scale", .fit = fit_relative_scale(p, m), .loo_rmspe = detail::leave_one_out_rmspe(p, m, fit_relative_scale)});
+  // A line needs two distinct predictions in every leave-one-out subset; without them (all
+  // architectures equally fast per the table) only the other forms compete.
+  try {
+    cal.candidates.push_back({.form = "affine", .fit = affine(p, m), .loo_rmspe = detail::leave_one_out_rmspe(p, m, affine)});
+  } catch (const std::invalid_argument&) {
+  }
+  // The simplest form wins ties (up to rounding): the candidates are in order of simplicity. A
+  // slope that is not positive (per-op times that do not track the end-to-end ones at all)
+  // would turn the table's times negative and is never applied; "none" always qualifies.
+  const calibration_candidate* best = &cal.candidates.front();
+  for (const auto& c : cal.candidates)
+    if (c.fit.a > 0.0 && c.loo_rmspe < best->loo_rmspe - 1e-9) best = &c;
+  cal.fit = best->fit;
+  cal.method = best->form;
+  if (best->form == "affine" && fit_nonnegative_calibration(p, m, fixed).on_boundary) cal.method += " with fixed >= 0";
+  cal.before = cost::summarize_predictions(p, m);
+  table.model = cost::apply_calibration(cal.fit, table.model);
+  std::vector<double> calibrated;
+  for (const auto& a : archs) calibrated.push_back(table.model.predict(a));
+  cal.after = cost::summarize_predictions(calibrated, m);
+  table.validate();
+  return cal;
+}
+
+// A calibrated table and how it was calibrated.
+struct calibrated_latency_table {
+  cost::latency_table table;
+  latency_calibration calibration;
+};
+
+// The per-op table and a calibration sample (drawn from `co.seed`) measured in the same rounds
+// (profile_latency), then calibrated: the way to build a table. Check the result on other
+// architectures (sample_architectures with `exclude` = the calibration sample).
+template <class B, class Space>
+calibrated_latency_table profile_calibrated_latency_table(B& b, supernet<B, Space>& net, context<B>& ctx,
+                                                          const latency_calibration_options& co = {},
+                                                          const latency_profile_options& o = {}) {
+  if (co.architectures < 3)
+    throw std::invalid_argument("profile_calibrated_latency_table: a line needs at least 3 architectures, got " +
+                                std::to_string(co.architectures));
+  const auto archs = sample_architectures<Space>(co.architectures, co.seed);
+  const std::span<const space::architecture<Space>> sample(archs);
+  auto profile = profile_latency(b, net, ctx, sample, o);
+  calibrated_latency_table out{.table = std::move(profile.table), .calibration = {}};
+  out.calibration = apply_latency_calibration<Space>(out.table, sample, std::span<const double>(profile.end_to_end));
+  return out;
+}
+
+// Calibrates a table measured earlier: measures a calibration sample end to end now (with the
+// table's batch) and fits on it. The machine's speed may have drifted since the table was
+// measured, and the fit then absorbs the drift; profile_calibrated_latency_table avoids that.
 template <class B, class Space>
 latency_calibration calibrate_latency_table(B& b, supernet<B, Space>& net, context<B>& ctx, cost::latency_table& table,
                                             const latency_calibration_options& co = {},
@@ -380,28 +539,9 @@ latency_calibration calibrate_latency_table(B& b, supernet<B, Space>& net, conte
                                 std::to_string(co.architectures));
   o.batch = table.provenance.batch;
   const auto archs = sample_architectures<Space>(co.architectures, co.seed);
-  latency_calibration cal;
-  cal.uncalibrated = table.model;
-  cal.measured = measure_latencies(b, net, ctx, std::span<const space::architecture<Space>>(archs), o);
-  std::vector<double> predicted;
-  for (const auto& a : archs) {
-    cal.architectures.emplace_back(a.begin(), a.end());
-    predicted.push_back(table.model.predict(a));
-  }
-  bool on_boundary = false;
-  cal.fit = fit_nonnegative_calibration(predicted, cal.measured, table.model.fixed, &on_boundary);
-  if (!(cal.fit.a > 0.0))
-    throw std::runtime_error("calibrate_latency_table: the fitted slope is " + std::to_string(cal.fit.a) +
-                             "; the per-op times do not track the end-to-end times (too few repeats on a "
-                             "busy machine?)");
-  cal.method = on_boundary ? "least squares with fixed >= 0" : "least squares";
-  cal.before = cost::summarize_predictions(predicted, cal.measured);
-  table.model = cost::apply_calibration(cal.fit, table.model);
-  std::vector<double> calibrated;
-  for (const auto& a : archs) calibrated.push_back(table.model.predict(a));
-  cal.after = cost::summarize_predictions(calibrated, cal.measured);
-  table.validate();
-  return cal;
+  const std::span<const space::architecture<Space>> sample(archs);
+  const auto measured = measure_latencies(b, net, ctx, sample, o);
+  return apply_latency_calibration<Space>(table, sample, std::span<const double>(measured));
 }
 
 }  // namespace pcnas::nn
