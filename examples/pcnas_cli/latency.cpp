@@ -1,5 +1,5 @@
-// `pcnas latency`: builds a latency table of a space on this machine (per-op medians, then a
-// linear calibration against end-to-end runs), checks a table or the device-free roofline model
+// `pcnas latency`: builds a latency table of a space on this machine (per-op medians and
+// end-to-end runs in the same rounds, then the calibration that predicts left-out runs best), checks a table or the device-free roofline model
 // against end-to-end measurements of uniformly sampled architectures, and reports the error.
 #include "commands.hpp"
 #include "common.hpp"
