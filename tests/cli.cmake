@@ -27,11 +27,19 @@ pcnas_cli_test(latency_refuses_other_space "latency table is for space 'fmnist_m
                latency fmnist --table micro_table.json --validate 3)
 pcnas_cli_test(search_refuses_impossible_limit "no architecture meets 0.0001 ms; the smallest reachable value is"
                search fmnist_micro --table micro_table.json --latency-ms 0.0001 --out impossible)
-set_tests_properties(cli.latency_check cli.latency_refuses_other_space cli.search_refuses_impossible_limit
+pcnas_cli_test(latency_check_given_archs "k3e1 zero k3e1 zero +predicted +[0-9.]+ ms +measured +[0-9.]+ ms"
+               latency fmnist_micro --table micro_table.json --arch "k3e1 zero k3e1 zero" --arch "k7e6 k7e6 k7e6 k7e6"
+               --repeats 3)
+pcnas_cli_test(latency_refuses_bad_arch "layer 1 .*.k9e9. is not a choice here; valid: k3e1 k3e3 k5e6 k7e6 zero"
+               latency fmnist_micro --table micro_table.json --arch "k3e1 k9e9 k3e1 zero")
+set_tests_properties(cli.latency_check cli.latency_check_given_archs cli.latency_refuses_bad_arch
+                     cli.latency_refuses_other_space cli.search_refuses_impossible_limit
                      PROPERTIES FIXTURES_REQUIRED micro_table)
 
 pcnas_cli_test(latency_refuses_truncated_table "truncated_table.json: not valid JSON"
                latency fmnist_micro --table truncated_table.json --validate 3)
+pcnas_cli_test(latency_arch_needs_a_model "--arch measures architectures against a model"
+               latency fmnist --arch "k3e3 k3e3 k3e3 k3e3 k3e3 k3e3 k3e3 k3e3")
 pcnas_cli_test(latency_refuses_zero_validate "--validate needs at least 1 architecture, got 0"
                latency fmnist --validate 0)
 pcnas_cli_test(search_refuses_unknown_budget "--budget must be quick, medium or full, got 'huge'"

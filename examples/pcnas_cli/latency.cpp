@@ -41,6 +41,7 @@ struct latency_options {
   std::string table;
   std::string roofline;
   int validate = 0;  // architectures to check; 0 with validate_given is an error
+  std::vector<std::string> archs;  // given architectures to check instead of sampled ones
   std::uint64_t seed = 1;
   bool json = false;
   // Which options were given, where a table's provenance supplies the default.
@@ -57,9 +58,14 @@ void check_options(const latency_options& o) {
   if (o.validate_given && o.validate < 1)
     throw usage_error("--validate needs at least 1 architecture, got " + std::to_string(o.validate));
   if (!o.table.empty() && !o.roofline.empty()) throw usage_error("give either --table or --roofline, not both");
-  if (!o.roofline.empty() && !o.validate_given)
-    throw usage_error("--roofline checks the roofline model; say how many architectures with --validate K");
+  if (!o.roofline.empty() && !o.validate_given && o.archs.empty())
+    throw usage_error("--roofline checks the roofline model; say how many architectures with --validate K, or "
+                      "which with --arch");
   const bool checking = !o.table.empty() || !o.roofline.empty();
+  if (!o.archs.empty() && !checking)
+    throw usage_error("--arch measures architectures against a model: give --table FILE or --roofline DEVICE");
+  if (!o.archs.empty() && o.validate_given)
+    throw usage_error("give either --arch (these architectures) or --validate K (K sampled ones), not both");
   if (checking && !o.out.empty()) throw usage_error("--out writes a new table; it does not go with --table or --roofline");
   if (o.calibrate != 0 && o.calibrate < 3)
     throw usage_error("--calibrate needs 0 (no calibration) or at least 3 architectures");
@@ -457,10 +463,14 @@ int check_model(latency_options o) {
                  table->provenance.threads, b.threads());
   pcnas::nn::supernet<cpu_backend, S> net(b, {.seed = 0});
   pcnas::nn::context<cpu_backend> ctx(b);
-  const auto archs = pcnas::nn::sample_architectures<S>(
-      static_cast<std::size_t>(o.validate), o.seed, std::span<const pcnas::space::architecture<S>>(rec.architectures));
+  // The architectures given, or a uniform sample that leaves out the calibration sample.
+  std::vector<pcnas::space::architecture<S>> archs;
+  for (const auto& text : o.archs) archs.push_back(pcnas::space::parse_arch<S>(text));
+  if (archs.empty())
+    archs = pcnas::nn::sample_architectures<S>(static_cast<std::size_t>(o.validate), o.seed,
+                                               std::span<const pcnas::space::architecture<S>>(rec.architectures));
   pcnas::search::progress_printer progress({.plain_interval_s = 10.0});
-  std::fprintf(stderr, "measuring %d architectures of %s end to end at batch %d on %s\n", o.validate,
+  std::fprintf(stderr, "measuring %zu architectures of %s end to end at batch %d on %s\n", archs.size(),
                std::string(S::name).c_str(), o.batch, b.name().c_str());
   std::vector<double> measured;
   const auto run = measure([&](pcnas::nn::latency_progress& totals) {
@@ -495,13 +505,26 @@ int check_model(latency_options o) {
     result["calibration"] = rec.description;
   }
   if (!o.roofline.empty()) result["roofline_assumptions"] = roofline_assumptions;
+  if (!o.archs.empty()) {
+    nlohmann::json each = nlohmann::json::array();
+    for (std::size_t i = 0; i < archs.size(); ++i)
+      each.push_back({{"arch", pcnas::space::to_string<S>(archs[i])},
+                      {"predicted_ms", predicted[i]},
+                      {"measured_ms", measured[i]}});
+    result["architectures"] = each;
+  }
 
   if (o.json) {
     std::printf("%s\n", result.dump().c_str());
     return 0;
   }
-  std::printf("%s: %d architectures of %s measured end to end at batch %d, %s (median %.3f ms)\n", what.c_str(),
-              o.validate, std::string(S::name).c_str(), o.batch, b.name().c_str(), median(measured));
+  std::printf("%s: %zu architectures of %s measured end to end at batch %d, %s (median %.3f ms)\n", what.c_str(),
+              archs.size(), std::string(S::name).c_str(), o.batch, b.name().c_str(), median(measured));
+  if (!o.archs.empty())
+    for (std::size_t i = 0; i < archs.size(); ++i)
+      std::printf("  %-48s predicted %8.3f ms  measured %8.3f ms  error %+6.1f %%\n",
+                  pcnas::space::to_string<S>(archs[i]).c_str(), predicted[i], measured[i],
+                  100 * (predicted[i] - measured[i]) / measured[i]);
   if (rec.uncalibrated) {
     std::printf("  calibration: %s (left out of this sample)\n", rec.description.c_str());
     print_summary("per-op sum (uncalibrated):", *raw);
@@ -536,7 +559,8 @@ command add_latency(CLI::App& app) {
       "Check:    pcnas latency fmnist --table table.json --validate 100 [--seed S] [--json]\n"
       "          Measures K architectures drawn uniformly (leaving out the calibration sample) at the table's batch,\n"
       "          threads and repeats, now, and reports RMSPE, the share within 5 % and 10 %, and the mean bias of\n"
-      "          the stored table and of its plain per-op sums.\n"
+      "          the stored table and of its plain per-op sums. --arch A (repeatable) checks given architectures instead\n"
+      "          and prints each one's predicted and measured latency.\n"
       "Roofline: pcnas latency fmnist --roofline cpu_2core_avx2 --validate 100 --threads 2\n"
       "          The same check for the device-free roofline model (cpu_2core_avx2 or h200_fp32).\n"
       "Measurements during which one of our threads was switched out are retried (--retries); how many were, and\n"
@@ -555,6 +579,8 @@ command add_latency(CLI::App& app) {
   cmd->add_option("--table", o->table, "A table to check (with --validate) or print");
   cmd->add_option("--roofline", o->roofline, "Check the roofline model of this device: cpu_2core_avx2 or h200_fp32");
   auto* validate_opt = cmd->add_option("--validate", o->validate, "Architectures to measure end to end for the check");
+  cmd->add_option("--arch", o->archs,
+                  "Check these architectures instead of sampled ones (repeat the option; one token per layer)");
   cmd->add_option("--seed", o->seed, "Seed of the sampled architectures")->capture_default_str();
   cmd->add_flag("--json", o->json,
                 "Print JSON: the table (with its 'check' when built with --validate), or the check's rmspe, within_5, "
@@ -571,7 +597,7 @@ command add_latency(CLI::App& app) {
                                 "' (the CLI builds those networks)");
 #ifdef PCNAS_CLI_WITH_EIGEN
             return with_trainable_space(o->space, [&]<class S>(std::type_identity<S>) {
-              if (!o->table.empty() && !o->validate_given) {
+              if (!o->table.empty() && !o->validate_given && o->archs.empty()) {
                 const auto t = pcnas::io::load_latency_table(o->table, S::name, pcnas::nn::choice_name_table<S>());
                 if (o->json)
                   std::printf("%s\n", pcnas::io::parse_json_file(o->table).dump(2).c_str());
@@ -579,7 +605,8 @@ command add_latency(CLI::App& app) {
                   print_table<S>(t);
                 return 0;
               }
-              if (o->validate_given && (!o->table.empty() || !o->roofline.empty())) return check_model<S>(*o);
+              if ((o->validate_given || !o->archs.empty()) && (!o->table.empty() || !o->roofline.empty()))
+                return check_model<S>(*o);
               return build<S>(*o);
             });
 #else
