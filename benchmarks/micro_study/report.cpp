@@ -19,7 +19,11 @@ struct stats {
   double mean = NAN, sd = NAN;
   std::size_t n = 0;
 };
-stats summarize(const std::vector<double>& v) {
+// Mean and sample sd of the finite values (a τ over too few architectures is NaN and left out).
+stats summarize(const std::vector<double>& all) {
+  std::vector<double> v;
+  for (double x : all)
+    if (std::isfinite(x)) v.push_back(x);
   stats s;
   s.n = v.size();
   if (v.empty()) return s;
@@ -192,14 +196,14 @@ int report(const std::filesystem::path& dir) {
   out("*better*: the share of the architectures within the limit that are better alone than the one found "
       "(0 %%: the best). Evolution and random search run on the uniform supernet of the same seed with as "
       "many evaluations as PC-NAS's nominal procedure.\n\n");
-  out("| seed | PC-NAS found | test acc. | better | evolution found | test acc. | better | random found | test acc. "
-      "| better |\n|---|---|---|---|---|---|---|---|---|---|\n");
   std::vector<double> pb, eb, rb, pa, ea, ra;
   std::vector<std::size_t> feasible;
   for (std::size_t i = 0; i < num_archs; ++i)
     if (macs_constraint().is_feasible(arch_at(i))) feasible.push_back(i);
   const bool complete_truth = std::all_of(feasible.begin(), feasible.end(), [&](std::size_t i) { return truth.count(i); });
   if (complete_truth) {
+    out("| seed | PC-NAS found | test acc. | better | evolution found | test acc. | better | random found | test "
+        "acc. | better |\n|---|---|---|---|---|---|---|---|---|---|\n");
     for (const auto& [seed, u] : uniform) {
       const auto it = pcnas.find(seed);
       if (it == pcnas.end()) continue;
@@ -269,28 +273,38 @@ int report(const std::filesystem::path& dir) {
   using namespace svg_plot;
   if (!uniform.empty() && !truth.empty()) {
     std::vector<panel> panels;
+    // Both supernets of the first seed; PC-NAS's last-interval subspace marked in each.
+    const auto seed = uniform.begin()->first;
+    const auto pc = pcnas.find(seed);
+    std::vector<std::size_t> sub;
+    if (pc != pcnas.end()) sub = pc->second->at("last_interval_subspace").get<std::vector<std::size_t>>();
     const auto add = [&](const char* name, const nlohmann::json& r, const char* colour) {
       const auto p = pair_up(truth, shared_of(r));
       if (p.truth.empty()) return;
-      panel pn{.title = std::string(name) + ", seed " + std::to_string(r.at("seed").get<int>()) + ": τ = " +
-                        num(tau(p), 3),
+      panel pn{.title = std::string(name) + ", seed " + std::to_string(seed) + ": τ = " + num(tau(p), 3),
                .x = {}, .y = {}, .data = {}, .diagonal = false};
-      series s{.name = "", .colour = colour};
+      series all{.name = "within the limit", .colour = colour};
+      series marked{.name = "PC-NAS's last-interval subspace", .colour = "#000000", .radius = 3.5, .opacity = 0.9};
       for (std::size_t k = 0; k < p.truth.size(); ++k) {
-        s.x.push_back(100 * p.truth[k]);
-        s.y.push_back(100 * p.shared[k]);
+        const bool in = std::find(sub.begin(), sub.end(), p.index[k]) != sub.end();
+        (in ? marked : all).x.push_back(100 * p.truth[k]);
+        (in ? marked : all).y.push_back(100 * p.shared[k]);
       }
-      const auto [xl, xh] = std::minmax_element(s.x.begin(), s.x.end());
-      const auto [yl, yh] = std::minmax_element(s.y.begin(), s.y.end());
+      std::vector<double> xs = all.x, ys = all.y;
+      xs.insert(xs.end(), marked.x.begin(), marked.x.end());
+      ys.insert(ys.end(), marked.y.begin(), marked.y.end());
+      const auto [xl, xh] = std::minmax_element(xs.begin(), xs.end());
+      const auto [yl, yh] = std::minmax_element(ys.begin(), ys.end());
       pn.x = {.label = "stand-alone test accuracy (%)", .lo = *xl - 0.5, .hi = *xh + 0.5, .log2 = false,
               .ticks = nice_ticks(*xl - 0.5, *xh + 0.5), .decimals = 0};
       pn.y = {.label = "shared-weight held-out accuracy (%)", .lo = *yl - 0.5, .hi = *yh + 0.5, .log2 = false,
               .ticks = nice_ticks(*yl - 0.5, *yh + 0.5), .decimals = 0};
-      pn.data.push_back(std::move(s));
+      pn.data.push_back(std::move(all));
+      if (!marked.x.empty()) pn.data.push_back(std::move(marked));
       panels.push_back(std::move(pn));
     };
     add("uniform one-shot", *uniform.begin()->second, "#1f77b4");
-    if (const auto it = pcnas.find(uniform.begin()->first); it != pcnas.end()) add("PC-NAS", *it->second, "#d62728");
+    if (pc != pcnas.end()) add("PC-NAS", *pc->second, "#d62728");
     write((dir / "ranking_scatter.svg").string(),
           "Shared-weight vs stand-alone accuracy, architectures within the MACs limit", panels);
   }
