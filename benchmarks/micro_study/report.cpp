@@ -98,7 +98,14 @@ double share_better(const accuracy_map& truth, const std::vector<std::size_t>& a
 }  // namespace
 
 int report(const std::filesystem::path& dir) {
-  const auto ground = record_file(dir / "ground_truth.jsonl").read();
+  // Stand-alone runs may be spread over several files (ground_truth*.jsonl), e.g. one per seed
+  // when seeds run in parallel processes.
+  std::vector<nlohmann::json> ground;
+  for (const auto& entry : std::filesystem::directory_iterator(dir)) {
+    const auto name = entry.path().filename().string();
+    if (name.starts_with("ground_truth") && name.ends_with(".jsonl"))
+      for (auto& r : record_file(entry.path()).read()) ground.push_back(std::move(r));
+  }
   const auto supernets = record_file(dir / "supernets.jsonl").read();
   printer out(dir / "report.md");
   std::map<std::uint64_t, accuracy_map> test_by_seed, val_by_seed;
