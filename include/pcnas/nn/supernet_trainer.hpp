@@ -13,6 +13,7 @@
 #include <cstring>
 #include <cmath>
 #include <cstdint>
+#include <cstdio>
 #include <istream>
 #include <ostream>
 #include <span>
@@ -32,6 +33,17 @@ struct trainer_options {
   cross_entropy_options loss{};
   sgd_options sgd{};
   batch_norm_options bn{};
+  // A mean loss above this many times that of a uniform guess (ln of the class count) stops
+  // training as diverged: an exploding loss otherwise settles into a dead network that predicts
+  // one class, and the run would end "successfully" at chance accuracy. 0: only a non-finite
+  // loss stops it.
+  double divergence_factor = 10.0;
+};
+
+/// Training stopped because the loss became non-finite or exploded.
+class training_diverged : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
 };
 
 /// A damaged, truncated or foreign state file.
@@ -70,10 +82,21 @@ class supernet_trainer {
     const auto params = net_.parameters(arch);
     sgd_.step(b, params, learning_rate);
     const double loss = loss_.read(b).mean_loss();
-    if (!std::isfinite(loss))
-      throw std::runtime_error("the training loss is " + std::to_string(loss) + " at epoch " +
-                               std::to_string(batch.position.epoch) + ", batch " + std::to_string(batch.position.index) +
-                               ": lower the learning rate");
+    const double uniform_guess = std::log(static_cast<double>(Space::num_classes));
+    const double limit = options_.divergence_factor * uniform_guess;
+    if (!std::isfinite(loss) || (options_.divergence_factor > 0 && loss > limit)) {
+      char text[96];
+      std::snprintf(text, sizeof text, "%.6g", loss);
+      char bound[160] = "";
+      if (std::isfinite(loss))
+        std::snprintf(bound, sizeof bound, ", more than %g times that of a uniform guess (%.3f)",
+                      options_.divergence_factor, uniform_guess);
+      throw training_diverged("training diverged at step " + std::to_string(steps_ + 1) + " (epoch " +
+                              std::to_string(batch.position.epoch + 1) + ", batch " +
+                              std::to_string(batch.position.index + 1) + ", learning rate " +
+                              std::to_string(learning_rate) + "): the loss is " + text + bound +
+                              "; lower the learning rate");
+    }
     ++steps_;
     return loss;
   }
