@@ -53,7 +53,9 @@ inline void check_writable_file(const std::filesystem::path& file, const std::st
     throw usage_error(option + " " + file.string() + ": is a directory; give a file name");
   const auto parent = file.has_parent_path() ? file.parent_path() : std::filesystem::path(".");
   if (!std::filesystem::is_directory(parent, ec))
-    throw usage_error(option + " " + file.string() + ": the directory " + parent.string() + " does not exist");
+    throw usage_error(option + " " + file.string() + ": " +
+                      (std::filesystem::exists(parent, ec) ? parent.string() + " is not a directory"
+                                                           : "the directory " + parent.string() + " does not exist"));
   check_writable_dir(parent, option);
 }
 

@@ -10,6 +10,7 @@
 #include <pcnas/nn/optimizer.hpp>
 #include <pcnas/nn/supernet.hpp>
 
+#include <algorithm>
 #include <cstring>
 #include <cmath>
 #include <cstdint>
@@ -176,11 +177,20 @@ class supernet_trainer {
     if (version != format_version)
       throw state_error("supernet state version " + std::to_string(version) + " is not supported (expected " +
                         std::to_string(format_version) + ")");
-    std::string payload(size, '\0');
-    in.read(payload.data(), static_cast<std::streamsize>(size));
-    if (static_cast<std::uint64_t>(in.gcount()) != size)
+    // Read in growing chunks: a damaged header that announces exabytes must end in "truncated",
+    // not in an allocation of what it announces.
+    std::string payload;
+    while (payload.size() < size && in) {
+      const std::size_t want = static_cast<std::size_t>(
+          std::min<std::uint64_t>(size - payload.size(), std::max<std::size_t>(payload.size(), std::size_t{1} << 16)));
+      const std::size_t old = payload.size();
+      payload.resize(old + want);
+      in.read(payload.data() + old, static_cast<std::streamsize>(want));
+      payload.resize(old + static_cast<std::size_t>(in.gcount()));
+    }
+    if (payload.size() != size)
       throw state_error("the supernet state is truncated: expected " + std::to_string(size) + " bytes, got " +
-                        std::to_string(in.gcount()));
+                        std::to_string(payload.size()));
     if (io::fnv1a64(payload) != checksum) throw state_error("the supernet state is damaged (checksum mismatch)");
     at = 0;
     const std::string space = get_string(payload, at);
@@ -194,7 +204,7 @@ class supernet_trainer {
                         ": its data stream would differ");
     const auto steps = get_u64(payload, at), epoch = get_u64(payload, at), index = get_u64(payload, at);
     const auto count = get_u64(payload, at), width = get_u64(payload, at);
-    if (width != sizeof(value_type) || payload.size() - at != count * width)
+    if (width != sizeof(value_type) || count > (payload.size() - at) / width || payload.size() - at != count * width)
       throw state_error("the supernet state holds values of another type or count");
     std::vector<value_type> state(count);
     std::memcpy(state.data(), payload.data() + at, count * width);
