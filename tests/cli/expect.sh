@@ -12,7 +12,8 @@ if [[ $rc != "$code" ]]; then
   echo "expect.sh: exit code $rc, expected $code" >&2
   exit 1
 fi
-if ! grep -Eq -- "$regex" <<<"$output"; then
+# The output as one line, so that REGEX can span lines (".*" between two messages).
+if ! tr '\n' ' ' <<<"$output" | grep -Eq -- "$regex"; then
   echo "expect.sh: the output does not match: $regex" >&2
   exit 1
 fi

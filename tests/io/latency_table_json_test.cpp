@@ -66,7 +66,7 @@ TEST_CASE("latency table: bad files are refused with the path and the reason") {
                          std::runtime_error);
   }
   SUBCASE("a batch of 0 or less, or one that does not fit an int, is refused when the table is read") {
-    for (const nlohmann::json bad : {nlohmann::json(0), nlohmann::json(-3), nlohmann::json(4294967296LL)}) {
+    for (const auto& bad : {nlohmann::json(0), nlohmann::json(-3), nlohmann::json(4294967296LL)}) {
       auto doc = good;
       doc["provenance"]["batch"] = bad;
       write_text(file, doc.dump());
