@@ -74,6 +74,8 @@ file(WRITE ${cli_dir}/tiny_times_table.json "${tiny_times}")
 string(REPEAT "k3e3" 25000 long_arch)
 
 pcnas_cli_expect(help_exit_codes 0 "Exit codes: 0 done; 1 failed.*5 stopped by SIGINT or SIGTERM" --help)
+pcnas_cli_expect(search_help_exit_codes 0 "--resume.*Exit codes: 0 done; 1 failed.*4 the output directory is in use"
+                 search --help)
 pcnas_cli_expect(negative_completions 2 "--completions: expected a whole number from 1 to 10000, got '-1'"
                  search fmnist_micro --completions -1)
 pcnas_cli_expect(negative_steps 2 "--steps: expected a whole number from 1 to 1000000000, got '-2'"
@@ -117,6 +119,11 @@ add_test(NAME cli.stale_temporary_removed
 add_test(NAME cli.full_stdout_fails
          COMMAND ${expect} 1 "cannot write to standard output: No space left on device"
                  sh -c "exec $<TARGET_FILE:pcnas_cli> info fmnist --json > /dev/full")
+# Out of memory is said as such (exit code 3), not as "std::bad_alloc". The address space is
+# limited for the run, so the sanitizer builds, which reserve terabytes of shadow, leave it out.
+add_test(NAME cli.out_of_memory
+         COMMAND sh -c "ulimit -v 2000000 && exec ${expect} 3 'out of memory: the batch, the data or the network do not fit' ${pcnas} latency fmnist --batch 65536 --threads 1 --repeats 1 --warmup 0 --calibrate 0")
+set_tests_properties(cli.out_of_memory PROPERTIES LABELS no_sanitizer)
 
 # ---- Runs on a few thousand real Fashion-MNIST images (made from the installed data set), so
 # that searches take seconds.
@@ -170,10 +177,14 @@ set_tests_properties(cli.resume_with_other_options PROPERTIES FIXTURES_REQUIRED 
 add_test(NAME cli.second_run_refused
          COMMAND sh -c "rm -rf busy; ${pcnas} ${small_search_base_text} --steps 100000 --out busy > busy.log 2>&1 & pid=$!; for i in $(seq 100); do grep -q . busy/.pcnas.lock 2>/dev/null && break; sleep 0.1; done; ${expect} 4 \"--out busy is in use by another pcnas run \\(pid $pid\\)\" ${pcnas} ${small_search_text} --out busy --resume; rc=$?; kill $pid; wait $pid; exit $rc"
          WORKING_DIRECTORY ${cli_dir})
+# Two threads through the Eigen backend's OpenMP loops (the ThreadSanitizer variant relies on it).
+pcnas_cli_expect(bench_two_threads 0 "train: +[0-9.]+ images/s"
+                 bench fmnist_micro --arch largest --batch 32 --steps 2 --warmup 1 --threads 2 --data ${tiny})
 # Every method killed at random moments, resumed, and stopped by SIGINT and SIGTERM.
 add_test(NAME cli.interrupted_searches_resume
          COMMAND ${PROJECT_SOURCE_DIR}/tests/cli/interrupt.sh ${pcnas} ${cli_dir}/tiny_times_table.json ${tiny}
                  ${cli_dir}/interrupt 3)
 set_tests_properties(cli.diverging_training_stops cli.small_training_set_named cli.second_run_refused
+                     cli.bench_two_threads
                      cli.interrupted_searches_resume PROPERTIES FIXTURES_REQUIRED tiny_data)
 set_tests_properties(cli.empty_test_set PROPERTIES FIXTURES_REQUIRED tiny_data)

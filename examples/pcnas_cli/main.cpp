@@ -30,11 +30,6 @@ enum exit_code : int {
   stopped = 5,      // SIGINT or SIGTERM: the work stopped cleanly, --resume continues a search
 };
 
-constexpr const char* exit_codes_help =
-    "Exit codes: 0 done; 1 failed during the work (a file, the data, diverged training, a full disk); "
-    "2 bad option or input, refused before any work; 3 out of memory; 4 the output directory is in use by "
-    "another run; 5 stopped by SIGINT or SIGTERM (a search continues with --resume).";
-
 // Messages can quote arguments; a 100 kB argument is not printed back whole.
 std::string clip(std::string message) {
   constexpr std::size_t limit = 2000;
@@ -76,6 +71,9 @@ int main(int argc, char** argv) {
 
   std::vector<command> commands;
   for (auto add : {add_info, add_train, add_bench, add_latency, add_search}) commands.push_back(add(app));
+  for (const auto& c : commands)
+    c.app->footer(c.app->get_footer().empty() ? std::string(exit_codes_help)
+                                              : c.app->get_footer() + "\n" + exit_codes_help);
 
   try {
     app.parse(argc, argv);
