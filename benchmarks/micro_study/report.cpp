@@ -98,15 +98,19 @@ double share_better(const accuracy_map& truth, const std::vector<std::size_t>& a
 }  // namespace
 
 int report(const std::filesystem::path& dir) {
-  // Stand-alone runs may be spread over several files (ground_truth*.jsonl), e.g. one per seed
-  // when seeds run in parallel processes.
-  std::vector<nlohmann::json> ground;
-  for (const auto& entry : std::filesystem::directory_iterator(dir)) {
-    const auto name = entry.path().filename().string();
-    if (name.starts_with("ground_truth") && name.ends_with(".jsonl"))
-      for (auto& r : record_file(entry.path()).read()) ground.push_back(std::move(r));
+  // Records may be spread over several files (ground_truth*.jsonl, supernets*.jsonl) when parts
+  // of the study ran in parallel processes.
+  std::vector<nlohmann::json> ground, supernets;
+  std::vector<std::filesystem::path> files;
+  for (const auto& entry : std::filesystem::directory_iterator(dir)) files.push_back(entry.path());
+  std::sort(files.begin(), files.end());
+  for (const auto& path : files) {
+    const auto name = path.filename().string();
+    if (!name.ends_with(".jsonl")) continue;
+    auto& into = name.starts_with("ground_truth") ? ground : supernets;
+    if (name.starts_with("ground_truth") || name.starts_with("supernets"))
+      for (auto& r : record_file(path).read()) into.push_back(std::move(r));
   }
-  const auto supernets = record_file(dir / "supernets.jsonl").read();
   printer out(dir / "report.md");
   std::map<std::uint64_t, accuracy_map> test_by_seed, val_by_seed;
   for (const auto& r : ground) {
