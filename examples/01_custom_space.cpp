@@ -10,10 +10,11 @@
 template <int Kernel, int Expansion>
 struct mbconv_se {};
 
-// ...and its traits: the token in architecture text and its analytic cost.
+// ...and its traits: the token in architecture text (built from both parameters, since two
+// choices of a layer with one token would not compile) and its analytic cost.
 template <int K, int E>
 struct pcnas::space::op_traits<mbconv_se<K, E>> {
-  static constexpr std::string_view name = K == 3 ? "se3" : "se5";
+  static constexpr std::string_view name = pcnas::space::token_v<'s', 'e', K, 'e', E>;  // "se3e4"
   static constexpr int kernel = K;
   static constexpr op_cost cost(tensor_shape in, tensor_shape out) {
     op_cost c = op_traits<mbconv<K, E>>::cost(in, out);  // the MBConv part
@@ -48,7 +49,7 @@ int main() {
       std::printf(" %s=%.2fM", std::string(S::choice_names[l][c]).c_str(), S::choice_costs[l][c].macs / 1e6);
     std::printf("\n");
   }
-  const auto arch = pcnas::space::parse_arch<S>("se3 zero k5e6 se5 zero k3e3 se5");
+  const auto arch = pcnas::space::parse_arch<S>("se3e4 zero k5e6 se5e4 zero k3e3 se5e4");
   const auto cost = pcnas::cost::arch_cost<S>(arch);
   std::printf("architecture '%s': %.2f M MACs, %.3f M params, %.2f MB activations per image\n",
               pcnas::space::to_string<S>(arch).c_str(), cost.macs / 1e6, cost.params / 1e6,

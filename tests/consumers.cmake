@@ -26,11 +26,7 @@ endif()
 pcnas_installed_consumer(consumer_bad_component)
 set_tests_properties(consumer_bad_component PROPERTIES
   PASS_REGULAR_EXPRESSION "pcnas has no component 'no_such_component'")
-# The installed program answers.
-if(TARGET pcnas_cli)
-  add_test(NAME consumer_installed_program COMMAND ${consumer_prefix}/${CMAKE_INSTALL_BINDIR}/pcnas --help)
-  set_tests_properties(consumer_installed_program PROPERTIES FIXTURES_REQUIRED pcnas_installed)
-endif()
+# The installed program is tested from the top-level CMakeLists, where its target exists.
 
 add_test(NAME consumer_subdir
   COMMAND ${CMAKE_CTEST_COMMAND}

@@ -17,3 +17,15 @@ foreach(dep pcnas::eigen pcnas::io doctest::doctest)
     target_link_libraries(pcnas_header_check PRIVATE ${dep})
   endif()
 endforeach()
+
+# Headers that read no files must not need zlib: a program that brings its own data builds and
+# trains without it. Each is compiled alone and the list of headers it opened must not name zlib.h;
+# the data readers (data/dataset.hpp, data/idx.hpp) are the ones that may.
+foreach(header pcnas/data/images.hpp pcnas/data/batcher.hpp pcnas/data/split.hpp pcnas/nn/supernet_trainer.hpp
+               pcnas/search/pc_nas.hpp pcnas/testing/supernet_checks.hpp)
+  string(MAKE_C_IDENTIFIER ${header} name)
+  add_test(NAME no_zlib.${name}
+    COMMAND ${CMAKE_CXX_COMPILER} -std=c++20 -fsyntax-only -H -I${PROJECT_SOURCE_DIR}/include
+            ${CMAKE_CURRENT_BINARY_DIR}/headers/${name}.cpp)
+  set_tests_properties(no_zlib.${name} PROPERTIES FAIL_REGULAR_EXPRESSION "zlib\\.h")
+endforeach()

@@ -2,6 +2,7 @@
 // reached from the runtime choice index through one dispatcher.
 #pragma once
 
+#include <pcnas/nn/module_concept.hpp>
 #include <pcnas/nn/op_module.hpp>
 #include <pcnas/space/layer.hpp>
 
@@ -36,6 +37,9 @@ class choice_block;
 
 template <class B, class... Ops>
 class choice_block<B, space::choices<Ops...>> {
+  // A user op's module missing a member is named here, one sentence each, before any use.
+  static_assert((check_op_module<B, Ops>() && ...));
+
  public:
   static constexpr std::size_t num_choices = sizeof...(Ops);
 

@@ -22,7 +22,8 @@ struct module_spec {
 
 /// Specialise for every op descriptor: `using type = <module>;` and
 /// `static type make(B&, const module_spec&, pcnas::rng&)`. A module has forward(ctx, x, mode),
-/// backward(ctx, dy), release(), parameters(), buffers() and reset_running_stats(b).
+/// backward(ctx, dy), release(), parameters(), buffers() and reset_running_stats(b); the
+/// supernet checks each with check_op_module (nn/module_concept.hpp), docs/ops.md explains them.
 template <class B, class Op>
 struct op_module {
   static_assert(sizeof(Op) == 0,

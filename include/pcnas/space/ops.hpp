@@ -9,6 +9,7 @@
 #include <concepts>
 #include <cstddef>
 #include <string_view>
+#include <type_traits>
 
 namespace pcnas::space {
 
@@ -70,39 +71,6 @@ constexpr void append_number(std::array<char, N>& out, std::size_t& at, int v) {
   at += n;
 }
 
-/// A token like "k3e6", built at compile time.
-template <char A, int X, char B = '\0', int Y = 0>
-struct token {
-  static constexpr std::size_t length = 1 + count_digits(X) + (B ? 1 + count_digits(Y) : 0);
-  static constexpr std::array<char, length + 1> chars = [] {
-    std::array<char, length + 1> s{};
-    std::size_t at = 0;
-    s[at++] = A;
-    append_number(s, at, X);
-    if (B) {
-      s[at++] = B;
-      append_number(s, at, Y);
-    }
-    return s;
-  }();
-  static constexpr std::string_view view{chars.data(), length};
-};
-
-/// "convKxK", built at compile time.
-template <int K>
-struct conv_token {
-  static constexpr std::size_t length = 5 + 2 * count_digits(K);
-  static constexpr std::array<char, length + 1> chars = [] {
-    std::array<char, length + 1> s{'c', 'o', 'n', 'v'};
-    std::size_t at = 4;
-    append_number(s, at, K);
-    s[at++] = 'x';
-    append_number(s, at, K);
-    return s;
-  }();
-  static constexpr std::string_view view{chars.data(), length};
-};
-
 [[nodiscard]] constexpr std::int64_t conv_macs(std::int64_t cin, std::int64_t cout, int k,
                                                const tensor_shape& out) {
   return cin * cout * k * k * out.height * out.width;
@@ -110,10 +78,50 @@ struct conv_token {
 
 }  // namespace detail
 
+namespace detail {
+template <class Part>
+constexpr std::size_t token_part_length(Part p) {
+  if constexpr (std::is_same_v<Part, char>) {
+    return 1;
+  } else {
+    return count_digits(static_cast<int>(p));
+  }
+}
+}  // namespace detail
+
+/// An op's token in architecture text, built at compile time from characters and non-negative
+/// integers: token_v<'k', 3, 'e', 6> is "k3e6", token_v<'s', 'e', K> is "se" followed by K. Ops
+/// whose tokens depend on their parameters should build them from every parameter, since two
+/// choices of one layer with the same token are a compile-time error.
+template <auto... Parts>
+struct token {
+  static_assert(sizeof...(Parts) > 0, "a token needs at least one part");
+  static_assert(((std::is_same_v<decltype(Parts), char> || std::is_integral_v<decltype(Parts)>) && ...),
+                "token parts are characters ('k') or integers (3)");
+  static constexpr std::size_t length = (detail::token_part_length(Parts) + ...);
+  static constexpr std::array<char, length + 1> chars = [] {
+    std::array<char, length + 1> s{};
+    std::size_t at = 0;
+    const auto append = [&](auto p) {
+      if constexpr (std::is_same_v<decltype(p), char>) {
+        s[at++] = p;
+      } else {
+        detail::append_number(s, at, static_cast<int>(p));
+      }
+    };
+    (append(Parts), ...);
+    return s;
+  }();
+  static constexpr std::string_view view{chars.data(), length};
+};
+
+template <auto... Parts>
+inline constexpr std::string_view token_v = token<Parts...>::view;
+
 template <int K, int E>
 struct op_traits<mbconv<K, E>> {
   static_assert(E >= 1, "an MBConv expansion ratio must be at least 1");
-  static constexpr std::string_view name = detail::token<'k', K, 'e', E>::view;
+  static constexpr std::string_view name = token_v<'k', K, 'e', E>;
   static constexpr int kernel = K;
   static constexpr op_cost cost(tensor_shape in, tensor_shape out) {
     const std::int64_t c = in.channels, mid = std::int64_t{in.channels} * E, c2 = out.channels;
@@ -144,7 +152,7 @@ struct op_traits<zero> {
 
 template <int K>
 struct op_traits<conv<K>> {
-  static constexpr std::string_view name = detail::conv_token<K>::view;
+  static constexpr std::string_view name = token_v<'c', 'o', 'n', 'v', K, 'x', K>;
   static constexpr int kernel = K;
   static constexpr op_cost cost(tensor_shape in, tensor_shape out) {
     return {.macs = detail::conv_macs(in.channels, out.channels, K, out),

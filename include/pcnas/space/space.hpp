@@ -56,6 +56,20 @@ struct check_choice {
   static constexpr bool ok = true;
 };
 
+// Whether the ops' tokens differ; ops without a token are named by check_choice instead.
+template <class... Ops>
+[[nodiscard]] constexpr bool distinct_tokens() {
+  if constexpr (!(space_op<Ops> && ... && true)) {
+    return true;
+  } else {
+    const std::string_view names[] = {std::string_view(op_traits<Ops>::name)..., std::string_view()};
+    for (std::size_t i = 0; i < sizeof...(Ops); ++i)
+      for (std::size_t j = i + 1; j < sizeof...(Ops); ++j)
+        if (names[i] == names[j]) return false;
+    return true;
+  }
+}
+
 template <std::size_t Index, int PrevChannels, int In, int Out, int Stride, class... Ops>
 struct check_layer<Index, PrevChannels, layer<In, Out, Stride, choices<Ops...>>> {
   static_assert(sizeof...(Ops) > 0, "the layer's choice list is empty: a searchable layer needs at least one choice");
@@ -65,6 +79,9 @@ struct check_layer<Index, PrevChannels, layer<In, Out, Stride, choices<Ops...>>>
                 "channels do not chain: the layer's input channels must equal the output channels "
                 "of the layer (or stem) before it");
   static constexpr bool ok = (check_choice<Index, PrevChannels, Ops, In, Out, Stride>::ok && ... && true);
+  static_assert(distinct_tokens<Ops...>(),
+                "two choices of the layer have the same token (op_traits<Op>::name), so architecture text "
+                "could not tell them apart: give each op of a layer its own token (pcnas::space::token_v)");
 };
 
 template <class Fixed>

@@ -27,16 +27,19 @@ struct named_values {
   host values;
 };
 
-// One module through a training forward and backward, an inference forward and a
-// recalibration: what comes out of each, named.
+// One module through a training forward and backward (with an upstream gradient drawn from
+// `dy_seed`), an inference forward and a recalibration: what comes out of each, named.
 template <class B, class M>
-std::vector<named_values> module_outputs(B& b, M& m, act_shape in, const host& x, const host& dy) {
+std::vector<named_values> module_outputs(B& b, M& m, act_shape in, const host& x, std::uint64_t dy_seed) {
   nn::context<B> ctx(b);
   std::vector<named_values> out;
   auto y = m.forward(ctx, put_activation(ctx, x, in), nn::mode::train);
+  const act_shape out_shape = y.shape();
   out.push_back({"train output", get_activation(ctx, y)});
   y.reset();
-  auto dx = m.backward(ctx, put_activation(ctx, dy, m.output_shape(in.n)));
+  pcnas::rng gr(dy_seed);
+  const host dy = as_float(random_host(gr, out_shape.numel()));
+  auto dx = m.backward(ctx, put_activation(ctx, dy, out_shape));
   if (dx) out.push_back({"dx", get_activation(ctx, dx)});
   dx.reset();
   for (auto* p : m.parameters()) out.push_back({"grad " + p->name, get(b, p->grad, p->size)});
@@ -59,8 +62,9 @@ inline bool cancels(const std::string& name) {
   return name.find("grad expand_bn") == 0 || name.find("grad depthwise_bn") == 0 || name.find("grad inner_bn") == 0;
 }
 
-// `make(backend, rng)` builds the module on any backend; the same seed gives every backend the
-// same initial weights. Compares B's module with the reference's.
+// `make(backend, rng)` builds the module on any backend (any class with the members that
+// nn::check_module names); the same seed gives every backend the same initial weights. Compares
+// B's module with the reference's.
 template <class B, class Make>
 void check_module_against_reference(B& b, Make make, act_shape in, std::uint64_t seed, const tolerance& tol,
                                     const std::string& what) {
@@ -69,9 +73,7 @@ void check_module_against_reference(B& b, Make make, act_shape in, std::uint64_t
   auto run = [&](auto& be) {
     pcnas::rng init(seed);
     auto m = make(be, init);
-    pcnas::rng gr(seed + 2);
-    const host dy = as_float(random_host(gr, m.output_shape(in.n).numel()));
-    return module_outputs(be, m, in, x, dy);
+    return module_outputs(be, m, in, x, seed + 2);
   };
   naive_backend<double> ref;
   naive_backend<value_type_t<B>> plain;  // the reference's loops in B's precision
@@ -110,7 +112,10 @@ void check_module_gradients(B& b, Make make, act_shape in, std::uint64_t seed, c
   auto m = make(b, init);
   pcnas::rng r(seed + 3);
   const host x = as_float(random_host(r, in.numel(), -1.5, 2.0));
-  const act_shape out = m.output_shape(in.n);
+  auto first = m.forward(ctx, put_activation(ctx, x, in), nn::mode::train);
+  const act_shape out = first.shape();
+  first.reset();
+  m.release();
   const host R = as_float(random_host(r, out.numel()));
   auto loss_at = [&](const host& input) {
     auto y = m.forward(ctx, put_activation(ctx, input, in), nn::mode::train);
