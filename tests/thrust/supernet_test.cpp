@@ -123,7 +123,7 @@ TEST_CASE("thrust backend: the supernet and its trainer accept it") {
 
 TEST_CASE("thrust backend: a supernet path computes what the naive backend computes") {
   const auto ds = random_images(8, 1);
-  for (const std::vector<int> arch : {std::vector<int>{0, 2}, std::vector<int>{1, 1}, std::vector<int>{1, 0}})
+  for (const std::vector<int>& arch : {std::vector<int>{0, 2}, std::vector<int>{1, 1}, std::vector<int>{1, 0}})
     for (nn::mode m : {nn::mode::train, nn::mode::eval}) {
       CAPTURE(arch[0]);
       CAPTURE(arch[1]);
