@@ -50,8 +50,9 @@ int main(int argc, char** argv) try {
   // context-switch check would take for a disturbance: no retries there.
   const bool gpu = b.name().find("CUDA") != std::string::npos;
   const auto p = nn::profile_latency(b, net, ctx, std::span<const space::architecture<S>>(archs),
-                                     {.batch = batch, .repeats = repeats, .retries = gpu ? 0 : 3,
-                                      .device = device.empty() ? (gpu ? b.name() : std::string()) : device});
+                                     {.batch = batch, .warmup = 3, .repeats = repeats, .retries = gpu ? 0 : 3,
+                                      .device = device.empty() ? (gpu ? b.name() : std::string()) : device,
+                                      .seed = 0, .progress = {}});
   io::save_latency_table(out, p.table);
 
   std::vector<double> predicted;
