@@ -47,18 +47,29 @@ struct gemm_row_block {
         const float* bp = b + p * n;
         for (index i = i0; i < i1; ++i) {
           const float aip = a_at(i, p);
-          float* ci = c + i * n;
+          float* __restrict ci = c + i * n;  // C never overlaps A or B
           for (index j = 0; j < n; ++j) ci[j] += aip * bp[j];
         }
       }
     } else {
-      // B stored [n, k]: each element of C is a dot product of two contiguous rows when A is
-      // not transposed (the only transposed-B use in the backend).
+      // B stored [n, k]: each element of C is a dot product of two rows, contiguous when A is
+      // not transposed (every transposed-B use in the backend). Eight partial sums, so that the
+      // compiler vectorises without reassociating one sum (which it may not do).
       for (index i = i0; i < i1; ++i)
         for (index j = 0; j < n; ++j) {
           const float* bj = b + j * k;
           float s = 0.0f;
-          for (index p = 0; p < k; ++p) s += a_at(i, p) * bj[p];
+          if (!trans_a) {
+            const float* ai = a + i * k;
+            float acc[8] = {};
+            index p = 0;
+            for (; p + 8 <= k; p += 8)
+              for (int q = 0; q < 8; ++q) acc[q] += ai[p + q] * bj[p + q];
+            for (; p < k; ++p) s += ai[p] * bj[p];
+            s += ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
+          } else {
+            for (index p = 0; p < k; ++p) s += a_at(i, p) * bj[p];
+          }
           c[i * n + j] += s;
         }
     }
