@@ -4,6 +4,7 @@
 #include <pcnas/backend/eigen.hpp>
 #include <pcnas/cost/analytic.hpp>
 #include <pcnas/cost/constraint.hpp>
+#include <pcnas/data/dataset.hpp>
 #include <pcnas/data/split.hpp>
 #include <pcnas/nn/supernet_trainer.hpp>
 #include <pcnas/search/pc_nas.hpp>

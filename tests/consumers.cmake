@@ -1,16 +1,37 @@
 # The package is consumed the two ways users do: find_package on an installed
 # copy, and add_subdirectory on the source tree. Each is a separate CMake project
-# built and run by ctest.
+# built and run by ctest; the installed package is asked for each of its components.
 set(consumer_prefix ${CMAKE_BINARY_DIR}/consumer_install)
 add_test(NAME consumer_install
   COMMAND ${CMAKE_COMMAND} --install ${CMAKE_BINARY_DIR} --prefix ${consumer_prefix})
-add_test(NAME consumer_installed
-  COMMAND ${CMAKE_CTEST_COMMAND}
-    --build-and-test ${CMAKE_CURRENT_SOURCE_DIR}/consumer_installed ${CMAKE_BINARY_DIR}/consumer_installed
-    --build-generator ${CMAKE_GENERATOR}
-    --build-options -DCMAKE_PREFIX_PATH=${consumer_prefix} -DCMAKE_BUILD_TYPE=Release
-    --test-command consumer)
-set_tests_properties(consumer_installed PROPERTIES DEPENDS consumer_install)
+set_tests_properties(consumer_install PROPERTIES FIXTURES_SETUP pcnas_installed)
+
+function(pcnas_installed_consumer name)
+  add_test(NAME ${name}
+    COMMAND ${CMAKE_CTEST_COMMAND}
+      --build-and-test ${CMAKE_CURRENT_SOURCE_DIR}/${name} ${CMAKE_BINARY_DIR}/${name}
+      --build-generator ${CMAKE_GENERATOR}
+      --build-options -DCMAKE_PREFIX_PATH=${consumer_prefix} -DCMAKE_BUILD_TYPE=Release ${ARGN})
+  set_tests_properties(${name} PROPERTIES FIXTURES_REQUIRED pcnas_installed)
+endfunction()
+
+pcnas_installed_consumer(consumer_installed --test-command consumer)
+if(TARGET pcnas::io)
+  pcnas_installed_consumer(consumer_io --test-command consumer)
+endif()
+if(TARGET pcnas::eigen)
+  # The conformance kit, from the installed package, against a downstream backend.
+  pcnas_installed_consumer(consumer_conformance --test-command my_backend_conformance)
+endif()
+pcnas_installed_consumer(consumer_bad_component)
+set_tests_properties(consumer_bad_component PROPERTIES
+  PASS_REGULAR_EXPRESSION "pcnas has no component 'no_such_component'")
+# The installed program answers.
+if(TARGET pcnas_cli)
+  add_test(NAME consumer_installed_program COMMAND ${consumer_prefix}/${CMAKE_INSTALL_BINDIR}/pcnas --help)
+  set_tests_properties(consumer_installed_program PROPERTIES FIXTURES_REQUIRED pcnas_installed)
+endif()
+
 add_test(NAME consumer_subdir
   COMMAND ${CMAKE_CTEST_COMMAND}
     --build-and-test ${CMAKE_CURRENT_SOURCE_DIR}/consumer_subdir ${CMAKE_BINARY_DIR}/consumer_subdir

@@ -26,7 +26,10 @@ struct bench_options {
 #ifdef PCNAS_CLI_WITH_EIGEN
 template <class S>
 int bench(const bench_options& o) {
-  if (o.batch < 1 || o.steps < 1 || o.warmup < 0) throw usage_error("--batch and --steps must be positive");
+  if (o.batch < 1) throw usage_error("--batch must be at least 1");
+  if (o.steps < 1) throw usage_error("--steps must be at least 1");
+  if (o.warmup < 0) throw usage_error("--warmup must be 0 or more");
+  check_threads(o.threads);
   const auto arch = parse_arch_arg<S>(o.arch);
   const auto data = load_fmnist(o.data, 5000, 0);
   auto b = make_backend(o.threads);
@@ -81,10 +84,12 @@ command add_bench(CLI::App& app) {
   auto* cmd = app.add_subcommand("bench", "Measure training and evaluation throughput (images/s) of one path");
   cmd->add_option("space", o->space, "fmnist or fmnist_micro")->required();
   cmd->add_option("--arch", o->arch, arch_help)->capture_default_str();
-  cmd->add_option("--batch", o->batch, "Batch size")->capture_default_str();
-  cmd->add_option("--steps", o->steps, "Timed repeats (the median counts)")->capture_default_str();
-  cmd->add_option("--warmup", o->warmup, "Untimed repeats first")->capture_default_str();
-  cmd->add_option("--threads", o->threads, "CPU threads (0: all cores)")->capture_default_str();
+  cmd->add_option("--batch", o->batch, "Batch size")->check(whole_number(1, 65536))->capture_default_str();
+  cmd->add_option("--steps", o->steps, "Timed repeats (the median counts)")
+      ->check(whole_number(1, 1000000))
+      ->capture_default_str();
+  cmd->add_option("--warmup", o->warmup, "Untimed repeats first")->check(whole_number(0, 1000000))->capture_default_str();
+  cmd->add_option("--threads", o->threads, "CPU threads (0: all cores)")->check(whole_number(0, 65536))->capture_default_str();
   cmd->add_option("--data", o->data, "Fashion-MNIST directory");
   cmd->add_flag("--json", o->json, "End with one JSON object (train_images_per_s, eval_images_per_s, ...)");
   return {cmd, [o] {

@@ -3,6 +3,7 @@
 // against end-to-end measurements of uniformly sampled architectures, and reports the error.
 #include "commands.hpp"
 #include "common.hpp"
+#include "output_dir.hpp"
 
 #include <pcnas/cost/latency_table.hpp>
 #include <pcnas/cost/roofline.hpp>
@@ -566,22 +567,35 @@ command add_latency(CLI::App& app) {
       "Measurements during which one of our threads was switched out are retried (--retries); how many were, and\n"
       "how much of the CPUs other processes used meanwhile, is reported: on a busy machine the times are not clean.");
   cmd->add_option("space", o->space, "fmnist or fmnist_micro")->required();
-  auto* batch = cmd->add_option("--batch", o->batch, "Batch size the table is measured at")->capture_default_str();
-  auto* threads = cmd->add_option("--threads", o->threads, "CPU threads (0: all cores)")->capture_default_str();
-  auto* repeats = cmd->add_option("--repeats", o->repeats, "Timed rounds (each time is their median)")->capture_default_str();
-  auto* warmup = cmd->add_option("--warmup", o->warmup, "Untimed rounds first")->capture_default_str();
+  auto* batch = cmd->add_option("--batch", o->batch, "Batch size the table is measured at")
+                    ->check(whole_number(1, 65536))
+                    ->capture_default_str();
+  auto* threads = cmd->add_option("--threads", o->threads, "CPU threads (0: all cores)")
+                      ->check(whole_number(0, 65536))
+                      ->capture_default_str();
+  auto* repeats = cmd->add_option("--repeats", o->repeats, "Timed rounds (each time is their median)")
+                      ->check(whole_number(1, 1000000))
+                      ->capture_default_str();
+  auto* warmup = cmd->add_option("--warmup", o->warmup, "Untimed rounds first")
+                     ->check(whole_number(0, 1000000))
+                     ->capture_default_str();
   cmd->add_option("--retries", o->retries, "New tries of a measurement during which a thread was switched out (another process wanted the CPU)")
+      ->check(whole_number(0, 1000))
       ->capture_default_str();
   cmd->add_option("--calibrate", o->calibrate,
                   "Architectures measured end to end to calibrate a new table (0: store the plain per-op sums)")
+      ->check(whole_number(0, 1000000))
       ->capture_default_str();
   cmd->add_option("--out", o->out, "Write the new table here (JSON)");
   cmd->add_option("--table", o->table, "A table to check (with --validate) or print");
   cmd->add_option("--roofline", o->roofline, "Check the roofline model of this device: cpu_2core_avx2 or h200_fp32");
-  auto* validate_opt = cmd->add_option("--validate", o->validate, "Architectures to measure end to end for the check");
+  auto* validate_opt = cmd->add_option("--validate", o->validate, "Architectures to measure end to end for the check")
+                           ->check(whole_number(0, 1000000));
   cmd->add_option("--arch", o->archs,
                   "Check these architectures instead of sampled ones (repeat the option; one token per layer)");
-  cmd->add_option("--seed", o->seed, "Seed of the sampled architectures")->capture_default_str();
+  cmd->add_option("--seed", o->seed, "Seed of the sampled architectures")
+      ->check(whole_number(0, UINT64_MAX))
+      ->capture_default_str();
   cmd->add_flag("--json", o->json,
                 "Print JSON: the table (with its 'check' when built with --validate), or the check's rmspe, within_5, "
                 "within_10, mean_bias");
@@ -592,6 +606,9 @@ command add_latency(CLI::App& app) {
             o->warmup_given = warmup->count() > 0;
             o->validate_given = validate_opt->count() > 0;
             check_options(*o);
+            check_threads(o->threads);
+            // A table that cannot be written is refused now, not after the measurement.
+            if (!o->out.empty()) check_writable_file(o->out, "--out");
             if (o->space != pcnas::presets::fmnist::name && o->space != pcnas::presets::fmnist_micro::name)
               throw usage_error("latency tables are measured here for fmnist and fmnist_micro, not '" + o->space +
                                 "' (the CLI builds those networks)");

@@ -2,12 +2,15 @@
 // test accuracy, writes the weights and a result.json.
 #include "commands.hpp"
 #include "common.hpp"
+#include "output_dir.hpp"
 
 #ifdef PCNAS_CLI_WITH_EIGEN
 #include "training.hpp"
 #endif
 
+#include <cstdint>
 #include <memory>
+#include <optional>
 
 namespace pcnas_cli {
 namespace {
@@ -30,17 +33,23 @@ struct train_options {
 #ifdef PCNAS_CLI_WITH_EIGEN
 template <class S>
 int train(const train_options& o) {
+  // Everything that can be refused is checked before the data are loaded and the work starts.
   const auto arch = parse_arch_arg<S>(o.arch);
+  check_training_batch(o.batch);
+  check_threads(o.threads);
+  std::optional<output_lock> lock;
+  if (!o.out.empty()) {
+    check_writable_dir(o.out, "--out");
+    lock.emplace(o.out, "--out");
+  }
   const auto data = load_fmnist(o.data, o.val, o.seed);
   auto b = make_backend(o.threads);
+  const stop_on_signals signals;
   const auto cost = pcnas::cost::arch_cost<S>(arch);
   std::fprintf(stderr, "%s: %.2f M MACs, %.3f M parameters\n", std::string(S::name).c_str(), cost.macs / 1e6,
                cost.params / 1e6);
   std::filesystem::path weights;
-  if (!o.out.empty()) {
-    std::filesystem::create_directories(o.out);
-    weights = std::filesystem::path(o.out) / "weights.bin";
-  }
+  if (!o.out.empty()) weights = std::filesystem::path(o.out) / "weights.bin";
   const auto r = train_from_scratch<S>(
       b, data, arch,
       {.epochs = o.epochs, .batch = o.batch, .lr = o.lr, .seed = o.seed, .augment = o.augment, .weights = weights});
@@ -77,13 +86,22 @@ command add_train(CLI::App& app) {
                                           "its validation and test accuracy");
   cmd->add_option("space", o->space, "fmnist or fmnist_micro")->required();
   cmd->add_option("--arch", o->arch, arch_help)->required();
-  cmd->add_option("--epochs", o->epochs, "Epochs over the training split")->capture_default_str();
-  cmd->add_option("--batch", o->batch, "Batch size")->capture_default_str();
-  cmd->add_option("--lr", o->lr, "Base learning rate of the cosine schedule")->capture_default_str();
-  cmd->add_option("--seed", o->seed, "Seed of the weights, the split, shuffling and augmentation")
+  cmd->add_option("--epochs", o->epochs, "Epochs over the training split")
+      ->check(whole_number(1, 100000))
       ->capture_default_str();
-  cmd->add_option("--threads", o->threads, "CPU threads (0: all cores)")->capture_default_str();
-  cmd->add_option("--val", o->val, "Images held out of the training set for validation")->capture_default_str();
+  cmd->add_option("--batch", o->batch, "Batch size (at least 2: batch norm normalises over the batch)")
+      ->check(whole_number(2, 65536))
+      ->capture_default_str();
+  cmd->add_option("--lr", o->lr, "Base learning rate of the cosine schedule")
+      ->check(real_number(0, 1e6, true))
+      ->capture_default_str();
+  cmd->add_option("--seed", o->seed, "Seed of the weights, the split, shuffling and augmentation")
+      ->check(whole_number(0, UINT64_MAX))
+      ->capture_default_str();
+  cmd->add_option("--threads", o->threads, "CPU threads (0: all cores)")->check(whole_number(0, 65536))->capture_default_str();
+  cmd->add_option("--val", o->val, "Images held out of the training set for validation")
+      ->check(whole_number(1, 100000000))
+      ->capture_default_str();
   cmd->add_option("--data", o->data, "Fashion-MNIST directory (default: $PCNAS_DATA_DIR, else "
                                      "/usr/share/datasets/fashion-mnist)");
   cmd->add_option("--out", o->out, "Directory for weights.bin and result.json");

@@ -5,7 +5,11 @@
 #include <pcnas/io/checksum.hpp>
 
 #include <filesystem>
+#include <fstream>
 #include <string>
+
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "temp_dir.hpp"
 
@@ -39,4 +43,33 @@ TEST_CASE("fnv1a64 matches the published test vectors") {
   CHECK(pcnas::io::fnv1a64("a") == 0xaf63dc4c8601ec8cULL);
   CHECK(pcnas::io::fnv1a64("foobar") == 0x85944171f73967e8ULL);
   static_assert(pcnas::io::fnv1a64("a") == 0xaf63dc4c8601ec8cULL);
+}
+
+TEST_CASE("read_file refuses a directory by name instead of failing inside the stream buffer") {
+  pcnas_test::temp_dir dir("read_dir");
+  CHECK_THROWS_WITH_AS(pcnas::io::read_file(dir.path()), doctest::Contains("is a directory, not a file"),
+                       std::runtime_error);
+}
+
+TEST_CASE("remove_stale_temporaries removes a dead writer's temporary and keeps a live one's") {
+  pcnas_test::temp_dir dir("stale_tmp");
+  // A pid that surely ran and ended: a child that exits at once, reaped.
+  const pid_t child = ::fork();
+  REQUIRE(child >= 0);
+  if (child == 0) ::_exit(0);
+  int status = 0;
+  REQUIRE(::waitpid(child, &status, 0) == child);
+  const auto write = [](const std::filesystem::path& p) { std::ofstream(p) << "partial"; };
+  const auto dead = dir / ("checkpoint.bin.tmp." + std::to_string(child));
+  const auto live = dir / ("result.json.tmp." + std::to_string(::getppid()));
+  const auto other = dir / "notes.tmp.txt";
+  write(dead);
+  write(live);
+  write(other);
+  const auto removed = pcnas::io::remove_stale_temporaries(dir.path());
+  REQUIRE(removed.size() == 1);
+  CHECK(removed.front() == dead);
+  CHECK_FALSE(std::filesystem::exists(dead));
+  CHECK(std::filesystem::exists(live));
+  CHECK(std::filesystem::exists(other));
 }

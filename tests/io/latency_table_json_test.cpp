@@ -65,6 +65,26 @@ TEST_CASE("latency table: bad files are refused with the path and the reason") {
     CHECK_THROWS_WITH_AS(pcnas::io::load_latency_table(file), doctest::Contains("missing key 'provenance.threads'"),
                          std::runtime_error);
   }
+  SUBCASE("a batch of 0 or less, or one that does not fit an int, is refused when the table is read") {
+    for (const auto& bad : {nlohmann::json(0), nlohmann::json(-3), nlohmann::json(4294967296LL)}) {
+      auto doc = good;
+      doc["provenance"]["batch"] = bad;
+      write_text(file, doc.dump());
+      CHECK_THROWS_WITH_AS(pcnas::io::load_latency_table(file),
+                           doctest::Contains("provenance.batch must be an integer from 1 to"), std::runtime_error);
+    }
+  }
+  SUBCASE("negative warm-up") {
+    auto doc = good;
+    doc["provenance"]["warmup"] = -1;
+    write_text(file, doc.dump());
+    CHECK_THROWS_WITH_AS(pcnas::io::load_latency_table(file),
+                         doctest::Contains("provenance.warmup must be an integer from 0 to"), std::runtime_error);
+  }
+  SUBCASE("a directory instead of a file") {
+    CHECK_THROWS_WITH_AS(pcnas::io::load_latency_table(dir.path()), doctest::Contains("is a directory, not a file"),
+                         std::runtime_error);
+  }
   SUBCASE("negative time") {
     auto doc = good;
     doc["layers"][1]["times"][2] = -0.5;

@@ -157,3 +157,33 @@ TEST_CASE("a trainer's state round-trips and damaged or foreign files are refuse
   std::istringstream junk("definitely not a state file, but long enough to read a header");
   CHECK_THROWS_WITH_AS(u.load(junk), doctest::Contains("wrong magic"), nn::state_error);
 }
+
+TEST_CASE("an exploding loss stops training with the step and a clear message") {
+  const auto train = random_images(256, 8), val = random_images(64, 9);
+  fast b({.threads = 1});
+  nn::supernet_trainer<fast, small> t(b, train, val, {.batch_size = 32, .eval_batch_size = 64, .validation_images = 64});
+  const std::vector<int> arch{1, 1};
+  // A learning rate this large throws the weights far out at once: the loss explodes (and may
+  // later settle on one class at chance level, which is what must not pass silently).
+  bool stopped = false;
+  std::string message;
+  for (int i = 0; i < 40 && !stopped; ++i) {
+    try {
+      (void)t.train_step(arch, 1e4);
+    } catch (const nn::training_diverged& e) {
+      stopped = true;
+      message = e.what();
+    }
+  }
+  REQUIRE(stopped);
+  CHECK(message.find("training diverged at step ") != std::string::npos);
+  CHECK(message.find("lower the learning rate") != std::string::npos);
+}
+
+TEST_CASE("a moderate learning rate never trips the divergence check") {
+  const auto train = random_images(256, 10), val = random_images(64, 11);
+  fast b({.threads = 1});
+  nn::supernet_trainer<fast, small> t(b, train, val, {.batch_size = 32, .eval_batch_size = 64, .validation_images = 64});
+  const std::vector<int> arch{0, 1};
+  for (int i = 0; i < 60; ++i) CHECK_NOTHROW((void)t.train_step(arch, 0.1));
+}

@@ -340,8 +340,8 @@ concept has_batch_norm_add = has_types<B> && requires(B& b, const batch_norm_des
   b.batch_norm_add_forward_inference(d, bn, x, x, y);  // (desc, bn, x, residual, y)
 };
 
-// A whole MBConv block (METHOD.md §4) in one call, so that a backend can fuse across its ops:
-// 1×1 expansion + BN + ReLU6 (absent when expansion == 1), k×k depthwise (stride s) + BN + ReLU6,
+// A whole MBConv block (docs/method.md, "Search spaces") in one call, so that a backend can fuse
+// across its ops: 1×1 expansion + BN + ReLU6 (absent when expansion == 1), k×k depthwise (stride s) + BN + ReLU6,
 // 1×1 projection + BN, plus x when s = 1 and C = C'.
 struct mbconv_desc {
   act_shape in;

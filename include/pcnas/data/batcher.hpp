@@ -3,7 +3,7 @@
 #pragma once
 
 #include <pcnas/data/augment.hpp>
-#include <pcnas/data/dataset.hpp>
+#include <pcnas/data/images.hpp>
 #include <pcnas/rng.hpp>
 
 #include <algorithm>

@@ -82,12 +82,12 @@ class byte_reader {
   // Up to n bytes, fewer only at the end of the data. The buffer grows with the data that
   // actually arrives, so a corrupt header that promises gigabytes costs no gigabytes.
   std::vector<std::uint8_t> read_bytes(std::size_t n) {
-    constexpr std::size_t chunk = std::size_t{1} << 24;
+    // Chunks double from 64 KiB up to 16 MiB, so that a small file costs no large zeroed buffer.
+    constexpr std::size_t first_chunk = std::size_t{1} << 16, max_chunk = std::size_t{1} << 24;
     std::vector<std::uint8_t> bytes;
-    bytes.reserve(std::min(n, std::size_t{1} << 26));
     while (bytes.size() < n) {
       const std::size_t old = bytes.size();
-      const std::size_t want = std::min(chunk, n - old);
+      const std::size_t want = std::min(std::clamp(old, first_chunk, max_chunk), n - old);
       bytes.resize(old + want);
       const std::size_t got = read(std::span<std::uint8_t>(bytes.data() + old, want));
       bytes.resize(old + got);

@@ -2,7 +2,7 @@
 // every platform because it draws only from pcnas::rng.
 #pragma once
 
-#include <pcnas/data/dataset.hpp>
+#include <pcnas/data/images.hpp>
 #include <pcnas/rng.hpp>
 
 #include <algorithm>

@@ -11,9 +11,12 @@
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <system_error>
+#include <vector>
 
 #if defined(__unix__) || defined(__APPLE__)
 #include <fcntl.h>
+#include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #define PCNAS_IO_POSIX 1
@@ -102,13 +105,53 @@ inline void write_file_atomically(const std::filesystem::path& path, std::string
 #endif
 }
 
-// The whole file as bytes; a missing or unreadable file names the path.
+// The whole file as bytes; a missing, unreadable or non-regular file names the path. (A
+// directory opens as an ifstream on Linux and then fails inside the stream buffer with
+// "basic_filebuf::underflow", so it is refused before it is opened.)
 inline std::string read_file(const std::filesystem::path& path) {
+  std::error_code ec;
+  const auto status = std::filesystem::status(path, ec);
+  if (std::filesystem::is_directory(status)) throw detail::file_error(path, "is a directory, not a file");
+  errno = 0;
   std::ifstream in(path, std::ios::binary);
-  if (!in) throw detail::file_error(path, "cannot open for reading");
-  std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  if (!in) {
+    const int err = errno;
+    throw detail::file_error(path, std::string("cannot open for reading") +
+                                       (err != 0 ? std::string(": ") + std::strerror(err) : std::string()));
+  }
+  std::string bytes;
+  try {
+    bytes.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  } catch (const std::ios_base::failure& e) {
+    throw detail::file_error(path, std::string("read failed: ") + e.what());
+  }
   if (in.bad()) throw detail::file_error(path, "read failed");
   return bytes;
+}
+
+// Removes the temporaries "NAME.tmp.PID" that write_file_atomically leaves in `dir` when its
+// process is killed between creating and renaming one: those whose process no longer runs.
+// Another live process's temporary is left alone. Returns the paths removed.
+inline std::vector<std::filesystem::path> remove_stale_temporaries(const std::filesystem::path& dir) {
+  std::vector<std::filesystem::path> removed;
+#if PCNAS_IO_POSIX
+  std::error_code ec;
+  for (std::filesystem::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
+    const std::string name = it->path().filename().string();
+    const auto at = name.rfind(".tmp.");
+    if (at == std::string::npos || at == 0) continue;
+    const std::string digits = name.substr(at + 5);
+    if (digits.empty() || digits.size() > 9 || digits.find_first_not_of("0123456789") != std::string::npos) continue;
+    const auto pid = static_cast<pid_t>(std::stol(digits));
+    if (pid <= 0 || pid == ::getpid()) continue;
+    if (::kill(pid, 0) == 0 || errno != ESRCH) continue;  // alive, or not ours to judge
+    std::error_code rm;
+    if (std::filesystem::remove(it->path(), rm)) removed.push_back(it->path());
+  }
+#else
+  (void)dir;
+#endif
+  return removed;
 }
 
 }  // namespace pcnas::io

@@ -37,7 +37,9 @@ class json_field {
     return json_field(*it, source_, child_path(key));
   }
   json_field operator[](std::size_t index) const {
-    return json_field(value_->at(index), source_, path_ + "[" + std::to_string(index) + "]");
+    if (!value_->is_array() || index >= value_->size())
+      fail("has no element " + std::to_string(index));
+    return json_field((*value_)[index], source_, path_ + "[" + std::to_string(index) + "]");
   }
   bool has(const char* key) const { return value_->is_object() && value_->contains(key); }
 
@@ -62,6 +64,14 @@ class json_field {
   }
   std::int64_t integer() const {
     if (!value_->is_number_integer()) fail("must be an integer, got " + value_->dump());
+    return value_->get<std::int64_t>();
+  }
+  // An integer in [lo, hi]: a field that the reader narrows (to int) or that must be positive
+  // is checked here, when the file is read, not when the value is used much later.
+  std::int64_t integer_in(std::int64_t lo, std::int64_t hi) const {
+    if (!value_->is_number_integer() || value_->get<std::int64_t>() < lo || value_->get<std::int64_t>() > hi ||
+        (value_->is_number_unsigned() && value_->get<std::uint64_t>() > static_cast<std::uint64_t>(hi)))
+      fail("must be an integer from " + std::to_string(lo) + " to " + std::to_string(hi) + ", got " + value_->dump());
     return value_->get<std::int64_t>();
   }
   std::uint64_t unsigned_integer() const {

@@ -24,6 +24,8 @@ namespace pcnas::io {
 
 inline constexpr const char* latency_table_format = "pcnas.latency_table";
 inline constexpr int latency_table_version = 1;
+// The largest batch, thread count, repeat or warm-up count a table may record.
+inline constexpr std::int64_t max_provenance_count = 1 << 20;
 
 inline nlohmann::json latency_table_to_json(const cost::latency_table& table) {
   table.validate();
@@ -82,12 +84,14 @@ inline cost::latency_table latency_table_from_json(const nlohmann::json& doc, co
   const auto p = root["provenance"];
   t.provenance.device = p["device"].string();
   t.provenance.backend = p["backend"].string();
-  t.provenance.batch = static_cast<int>(p["batch"].integer());
-  t.provenance.threads = static_cast<int>(p["threads"].integer());
+  // A search measures its result at the table's batch with its threads at the very end, so a
+  // batch of 0 must be refused here, when the table is read, not after hours of search.
+  t.provenance.batch = static_cast<int>(p["batch"].integer_in(1, max_provenance_count));
+  t.provenance.threads = static_cast<int>(p["threads"].integer_in(0, max_provenance_count));
   t.provenance.date = p["date"].string();
   t.provenance.library_version = p["library_version"].string();
-  t.provenance.repeats = static_cast<int>(p["repeats"].integer());
-  t.provenance.warmup = static_cast<int>(p["warmup"].integer());
+  t.provenance.repeats = static_cast<int>(p["repeats"].integer_in(0, max_provenance_count));
+  t.provenance.warmup = static_cast<int>(p["warmup"].integer_in(0, max_provenance_count));
   try {
     t.validate();
   } catch (const std::invalid_argument& e) {

@@ -10,9 +10,11 @@
 #include <pcnas/nn/optimizer.hpp>
 #include <pcnas/nn/supernet.hpp>
 
+#include <algorithm>
 #include <cstring>
 #include <cmath>
 #include <cstdint>
+#include <cstdio>
 #include <istream>
 #include <ostream>
 #include <span>
@@ -32,6 +34,17 @@ struct trainer_options {
   cross_entropy_options loss{};
   sgd_options sgd{};
   batch_norm_options bn{};
+  // A mean loss above this many times that of a uniform guess (ln of the class count) stops
+  // training as diverged: an exploding loss otherwise settles into a dead network that predicts
+  // one class, and the run would end "successfully" at chance accuracy. 0: only a non-finite
+  // loss stops it.
+  double divergence_factor = 10.0;
+};
+
+/// Training stopped because the loss became non-finite or exploded.
+class training_diverged : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
 };
 
 /// A damaged, truncated or foreign state file.
@@ -70,10 +83,21 @@ class supernet_trainer {
     const auto params = net_.parameters(arch);
     sgd_.step(b, params, learning_rate);
     const double loss = loss_.read(b).mean_loss();
-    if (!std::isfinite(loss))
-      throw std::runtime_error("the training loss is " + std::to_string(loss) + " at epoch " +
-                               std::to_string(batch.position.epoch) + ", batch " + std::to_string(batch.position.index) +
-                               ": lower the learning rate");
+    const double uniform_guess = std::log(static_cast<double>(Space::num_classes));
+    const double limit = options_.divergence_factor * uniform_guess;
+    if (!std::isfinite(loss) || (options_.divergence_factor > 0 && loss > limit)) {
+      char text[96];
+      std::snprintf(text, sizeof text, "%.6g", loss);
+      char bound[160] = "";
+      if (std::isfinite(loss))
+        std::snprintf(bound, sizeof bound, ", more than %g times that of a uniform guess (%.3f)",
+                      options_.divergence_factor, uniform_guess);
+      throw training_diverged("training diverged at step " + std::to_string(steps_ + 1) + " (epoch " +
+                              std::to_string(batch.position.epoch + 1) + ", batch " +
+                              std::to_string(batch.position.index + 1) + ", learning rate " +
+                              std::to_string(learning_rate) + "): the loss is " + text + bound +
+                              "; lower the learning rate");
+    }
     ++steps_;
     return loss;
   }
@@ -153,11 +177,20 @@ class supernet_trainer {
     if (version != format_version)
       throw state_error("supernet state version " + std::to_string(version) + " is not supported (expected " +
                         std::to_string(format_version) + ")");
-    std::string payload(size, '\0');
-    in.read(payload.data(), static_cast<std::streamsize>(size));
-    if (static_cast<std::uint64_t>(in.gcount()) != size)
+    // Read in growing chunks: a damaged header that announces exabytes must end in "truncated",
+    // not in an allocation of what it announces.
+    std::string payload;
+    while (payload.size() < size && in) {
+      const std::size_t want = static_cast<std::size_t>(
+          std::min<std::uint64_t>(size - payload.size(), std::max<std::size_t>(payload.size(), std::size_t{1} << 16)));
+      const std::size_t old = payload.size();
+      payload.resize(old + want);
+      in.read(payload.data() + old, static_cast<std::streamsize>(want));
+      payload.resize(old + static_cast<std::size_t>(in.gcount()));
+    }
+    if (payload.size() != size)
       throw state_error("the supernet state is truncated: expected " + std::to_string(size) + " bytes, got " +
-                        std::to_string(in.gcount()));
+                        std::to_string(payload.size()));
     if (io::fnv1a64(payload) != checksum) throw state_error("the supernet state is damaged (checksum mismatch)");
     at = 0;
     const std::string space = get_string(payload, at);
@@ -171,7 +204,7 @@ class supernet_trainer {
                         ": its data stream would differ");
     const auto steps = get_u64(payload, at), epoch = get_u64(payload, at), index = get_u64(payload, at);
     const auto count = get_u64(payload, at), width = get_u64(payload, at);
-    if (width != sizeof(value_type) || payload.size() - at != count * width)
+    if (width != sizeof(value_type) || count > (payload.size() - at) / width || payload.size() - at != count * width)
       throw state_error("the supernet state holds values of another type or count");
     std::vector<value_type> state(count);
     std::memcpy(state.data(), payload.data() + at, count * width);

@@ -1,4 +1,4 @@
-// PC-NAS (METHOD.md §2–3): uniform warm-up, then layer by layer extend a pool of partial
+// PC-NAS (docs/method.md): uniform warm-up, then layer by layer extend a pool of partial
 // models by every operator of the next layer, rank the candidates by their potential (mean
 // held-out accuracy of S feasible completions), keep the top P, and train only paths that
 // extend the pool. Everything sampled, trained, ranked or returned meets the constraint.

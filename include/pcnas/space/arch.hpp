@@ -42,6 +42,12 @@ inline std::string describe_shape(const tensor_shape& s) {
   return std::to_string(s.channels) + "x" + std::to_string(s.height) + "x" + std::to_string(s.width);
 }
 
+// A user's text quoted in a message, cut short: a 100 kB argument is not echoed back whole.
+inline std::string abbreviate(std::string_view text, std::size_t limit = 80) {
+  if (text.size() <= limit) return std::string(text);
+  return std::string(text.substr(0, limit)) + "... (" + std::to_string(text.size()) + " characters)";
+}
+
 }  // namespace detail
 
 /// "layer 3 (24x14x14 -> 40x7x7, stride 2)": how messages name a layer.
@@ -99,7 +105,7 @@ template <class Space>
   const std::string space(space_name<Space>());
   if (tokens.size() != Space::num_layers)
     throw arch_error("an architecture of space '" + space + "' has " + std::to_string(Space::num_layers) +
-                     " choices, one per layer; got " + std::to_string(tokens.size()) + " in '" + std::string(text) +
+                     " choices, one per layer; got " + std::to_string(tokens.size()) + " in '" + detail::abbreviate(text) +
                      "'");
   architecture<Space> arch{};
   for (std::size_t l = 0; l < Space::num_layers; ++l) {
@@ -107,7 +113,7 @@ template <class Space>
     for (std::size_t c = 0; c < Space::num_choices[l]; ++c)
       if (Space::choice_names[l][c] == tokens[l]) found = static_cast<int>(c);
     if (found < 0)
-      throw arch_error(describe_layer<Space>(l) + " of space '" + space + "': '" + std::string(tokens[l]) +
+      throw arch_error(describe_layer<Space>(l) + " of space '" + space + "': '" + detail::abbreviate(tokens[l], 40) +
                        "' is not a choice here; valid: " + valid_choices<Space>(l));
     arch[l] = found;
   }

@@ -8,46 +8,38 @@
 
 namespace pcnas::presets {
 
+// The descriptors are spelled inside detail, where the space vocabulary is in scope, so that
+// pcnas::presets names only the presets themselves (not pcnas::presets::mbconv).
+namespace detail {
 using namespace pcnas::space;
 
 /// MBConv with kernel {3,5,7} × expansion {3,6}.
 using mbconv_k357_e36 =
     choices<mbconv<3, 3>, mbconv<3, 6>, mbconv<5, 3>, mbconv<5, 6>, mbconv<7, 3>, mbconv<7, 6>>;
 
-/// The default Fashion-MNIST space: 8 layers, 6^3 * 7^5 = 3,630,312 architectures.
-struct fmnist : search_space<input<1, 28, 28>,                       //
-                             stem<fixed<conv<3>, 16, 1>>,             //
-                             body<stage<2, 16, 24, 2, mbconv_k357_e36, with_zero<mbconv_k357_e36>>,
-                                  stage<3, 24, 40, 2, mbconv_k357_e36, with_zero<mbconv_k357_e36>>,
-                                  stage<3, 40, 80, 1, mbconv_k357_e36, with_zero<mbconv_k357_e36>>>,
-                             head<256, 10>> {
-  static constexpr std::string_view name = "fmnist";
-};
+using fmnist_base = search_space<input<1, 28, 28>,            //
+                                 stem<fixed<conv<3>, 16, 1>>,  //
+                                 body<stage<2, 16, 24, 2, mbconv_k357_e36, with_zero<mbconv_k357_e36>>,
+                                      stage<3, 24, 40, 2, mbconv_k357_e36, with_zero<mbconv_k357_e36>>,
+                                      stage<3, 40, 80, 1, mbconv_k357_e36, with_zero<mbconv_k357_e36>>>,
+                                 head<256, 10>>;
 
-/// Small enough to train every one of its 400 architectures alone.
 using micro_choices = choices<mbconv<3, 1>, mbconv<3, 3>, mbconv<5, 6>, mbconv<7, 6>>;
-struct fmnist_micro : search_space<input<1, 28, 28>,            //
-                                   stem<fixed<conv<3>, 8, 2>>,  //
-                                   body<stage<2, 8, 16, 2, micro_choices, with_zero<micro_choices>>,
-                                        stage<2, 16, 32, 2, micro_choices, with_zero<micro_choices>>>,
-                                   head<64, 10>> {
-  static constexpr std::string_view name = "fmnist_micro";
-};
+using fmnist_micro_base = search_space<input<1, 28, 28>,           //
+                                       stem<fixed<conv<3>, 8, 2>>,  //
+                                       body<stage<2, 8, 16, 2, micro_choices, with_zero<micro_choices>>,
+                                            stage<2, 16, 32, 2, micro_choices, with_zero<micro_choices>>>,
+                                       head<64, 10>>;
 
-/// The ProxylessNAS (mobile) space that PC-NAS-S searches on ImageNet: 21 layers,
-/// 6^6 * 7^15 = 221,502,229,807,900,608 architectures.
-struct proxyless
-    : search_space<input<3, 224, 224>,                                  //
-                   stem<fixed<conv<3>, 32, 2>, fixed<mbconv<3, 1>, 16, 1>>,  //
-                   body<stage<4, 16, 24, 2, mbconv_k357_e36, with_zero<mbconv_k357_e36>>,
-                        stage<4, 24, 40, 2, mbconv_k357_e36, with_zero<mbconv_k357_e36>>,
-                        stage<4, 40, 80, 2, mbconv_k357_e36, with_zero<mbconv_k357_e36>>,
-                        stage<4, 80, 96, 1, mbconv_k357_e36, with_zero<mbconv_k357_e36>>,
-                        stage<4, 96, 192, 2, mbconv_k357_e36, with_zero<mbconv_k357_e36>>,
-                        stage<1, 192, 320, 1, mbconv_k357_e36>>,
-                   head<1280, 1000>> {
-  static constexpr std::string_view name = "proxyless";
-};
+using proxyless_base = search_space<input<3, 224, 224>,                                    //
+                                    stem<fixed<conv<3>, 32, 2>, fixed<mbconv<3, 1>, 16, 1>>,  //
+                                    body<stage<4, 16, 24, 2, mbconv_k357_e36, with_zero<mbconv_k357_e36>>,
+                                         stage<4, 24, 40, 2, mbconv_k357_e36, with_zero<mbconv_k357_e36>>,
+                                         stage<4, 40, 80, 2, mbconv_k357_e36, with_zero<mbconv_k357_e36>>,
+                                         stage<4, 80, 96, 1, mbconv_k357_e36, with_zero<mbconv_k357_e36>>,
+                                         stage<4, 96, 192, 2, mbconv_k357_e36, with_zero<mbconv_k357_e36>>,
+                                         stage<1, 192, 320, 1, mbconv_k357_e36>>,
+                                    head<1280, 1000>>;
 
 /// Channels × width, rounded to a multiple of 8 and never more than 10 % below
 /// the exact product (the rule of the MobileNetV2 reference implementations).
@@ -59,7 +51,7 @@ struct proxyless
   return r;
 }
 
-/// MobileNetV2 at width WidthTenths/10 as a fixed network (one choice per layer).
+/// MobileNetV2 at width W/10 as a fixed network (one choice per layer).
 template <int W>
 using mobilenet_v2_space = search_space<
     input<3, 224, 224>,  //
@@ -72,6 +64,29 @@ using mobilenet_v2_space = search_space<
          stage<3, round_channels(96, W), round_channels(160, W), 2, choices<mbconv<3, 6>>>,
          stage<1, round_channels(160, W), round_channels(320, W), 1, choices<mbconv<3, 6>>>>,
     head<(W > 10 ? round_channels(1280, W) : 1280), 1000>>;
+
+}  // namespace detail
+
+using detail::mbconv_k357_e36;
+using detail::micro_choices;
+using detail::mobilenet_v2_space;
+using detail::round_channels;
+
+/// The default Fashion-MNIST space: 8 layers, 6^3 * 7^5 = 3,630,312 architectures.
+struct fmnist : detail::fmnist_base {
+  static constexpr std::string_view name = "fmnist";
+};
+
+/// Small enough to train every one of its 400 architectures alone.
+struct fmnist_micro : detail::fmnist_micro_base {
+  static constexpr std::string_view name = "fmnist_micro";
+};
+
+/// The ProxylessNAS (mobile) space that PC-NAS-S searches on ImageNet: 21 layers,
+/// 6^6 * 7^15 = 221,502,229,807,900,608 architectures.
+struct proxyless : detail::proxyless_base {
+  static constexpr std::string_view name = "proxyless";
+};
 
 struct mobilenet_v2_1_0 : mobilenet_v2_space<10> {
   static constexpr std::string_view name = "mobilenet_v2_1.0";
