@@ -9,6 +9,7 @@
 
 #include "thrust/primitives_test.cpp"
 #include "thrust/supernet_test.cpp"
+#include "thrust/conformance_test.cpp"
 
 int main(int argc, char** argv) {
   int devices = 0;
