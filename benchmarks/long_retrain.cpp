@@ -10,6 +10,7 @@
 // images held out with the seed as split seed); only the number of epochs differs. The test
 // accuracy is recorded for the curve and never used to choose anything.
 #include <pcnas/backend/eigen.hpp>
+#include <pcnas/data/dataset.hpp>
 #include <pcnas/data/split.hpp>
 #include <pcnas/io/atomic_file.hpp>
 #include <pcnas/nn/supernet_trainer.hpp>

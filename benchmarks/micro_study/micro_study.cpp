@@ -11,6 +11,7 @@
 #include "study.hpp"
 
 #include <pcnas/backend/eigen.hpp>
+#include <pcnas/data/dataset.hpp>
 #include <pcnas/data/split.hpp>
 #include <pcnas/nn/supernet_trainer.hpp>
 #include <pcnas/search/pc_nas.hpp>
