@@ -26,8 +26,7 @@ using device = pb::thrust::backend;
 constexpr double cmp_tol = 1e-4;
 // Finite differences of a float backend: step 1e-2 on inputs of order 1. Rounding of the float
 // loss (~1e-6 relative over a few hundred terms) divided by 2h gives ~1e-4; the truncation error
-// of the central difference (h²·L'''/6) is below that for batch norm and softmax. Observed: at
-// most a few 1e-4 on these shapes.
+// of the central difference (h²·L'''/6) is below that for batch norm and softmax.
 constexpr double fd_h = 1e-2;
 constexpr double fd_tol = 2e-3;
 
