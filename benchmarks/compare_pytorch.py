@@ -141,15 +141,20 @@ def make_optimizer(model: nn.Module) -> torch.optim.Optimizer:
     )
 
 
-def timed(step, steps: int, warmup: int, repeats: int) -> list[float]:
-    """Seconds per step of each of `repeats` runs of `steps` steps, after `warmup` steps."""
+def timed(step, steps: int, warmup: int, repeats: int, sync=lambda: None) -> list[float]:
+    """Seconds per step of each of `repeats` runs of `steps` steps, after `warmup` steps.
+
+    `sync` waits for the device (CUDA runs asynchronously): once before each run and once at
+    its end, so that a run's time holds all of its work and nothing of the previous run's."""
     for _ in range(warmup):
         step()
     times = []
     for _ in range(repeats):
+        sync()
         start = time.perf_counter()
         for _ in range(steps):
             step()
+        sync()
         times.append((time.perf_counter() - start) / steps)
     return times
 
@@ -157,9 +162,11 @@ def timed(step, steps: int, warmup: int, repeats: int) -> list[float]:
 def measure_layout(arch: list[str], layout: str, args: argparse.Namespace) -> dict:
     torch.manual_seed(args.seed)
     fmt = torch.channels_last if layout == "channels_last" else torch.contiguous_format
-    model = build_model(arch).to(memory_format=fmt)
-    images = torch.randn(args.batch, 1, 28, 28).contiguous(memory_format=fmt)
-    labels = torch.randint(0, NUM_CLASSES, (args.batch,))
+    device = torch.device(args.device)
+    model = build_model(arch).to(device=device, memory_format=fmt)
+    images = torch.randn(args.batch, 1, 28, 28).to(device).contiguous(memory_format=fmt)
+    labels = torch.randint(0, NUM_CLASSES, (args.batch,)).to(device)
+    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
     loss_fn = nn.CrossEntropyLoss(label_smoothing=0.1)
     optimizer = make_optimizer(model)
 
@@ -173,10 +180,10 @@ def measure_layout(arch: list[str], layout: str, args: argparse.Namespace) -> di
         model(images)
 
     model.train()
-    train_times = timed(train_step, args.steps, args.warmup, args.repeats)
+    train_times = timed(train_step, args.steps, args.warmup, args.repeats, sync)
     model.eval()
     with torch.inference_mode():
-        eval_times = timed(eval_step, args.steps, args.warmup, args.repeats)
+        eval_times = timed(eval_step, args.steps, args.warmup, args.repeats, sync)
     train_s, eval_s = statistics.median(train_times), statistics.median(eval_times)
     return {
         "train_images_per_s": args.batch / train_s,
@@ -236,6 +243,8 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=0, help="seed of --arch random and of the weights")
     parser.add_argument("--batch", type=int, default=128)
     parser.add_argument("--threads", type=int, default=2, help="torch.set_num_threads")
+    parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"],
+                        help="where PyTorch runs (cuda: the first GPU; compare with a CUDA build of pcnas)")
     parser.add_argument("--steps", type=int, default=20, help="timed steps per repeat")
     parser.add_argument("--warmup", type=int, default=5, help="untimed steps before timing")
     parser.add_argument("--repeats", type=int, default=5, help="timed repeats; the median is reported")
@@ -267,6 +276,9 @@ def main() -> int:
     except RuntimeError:
         pass  # already fixed by an earlier parallel call; intra-op threads are what matter here
 
+    if args.device == "cuda" and not torch.cuda.is_available():
+        parser.error("--device cuda: this torch has no usable CUDA device")
+
     load_before = os.getloadavg()[0]
     per_layout = {layout: measure_layout(arch, layout, args) for layout in layouts}
     best_train = max(layouts, key=lambda layout: per_layout[layout]["train_images_per_s"])
@@ -282,6 +294,7 @@ def main() -> int:
         "params": params,
         "batch": args.batch,
         "threads": args.threads,
+        "device": args.device if args.device == "cpu" else f"cuda ({torch.cuda.get_device_name(0)})",
         "steps": args.steps,
         "warmup": args.warmup,
         "repeats": args.repeats,
@@ -308,7 +321,7 @@ def main() -> int:
 
     table = sys.stderr if args.json else sys.stdout
     print(f"fmnist  arch: {result['arch']}  ({params:,} parameters)", file=table)
-    print(f"PyTorch {torch.__version__}, batch {args.batch}, {args.threads} thread(s), median of {args.repeats} x "
+    print(f"PyTorch {torch.__version__} on {result['device']}, batch {args.batch}, {args.threads} thread(s), median of {args.repeats} x "
           f"{args.steps} steps after {args.warmup} warm-up; synthetic inputs", file=table)
     print(f"1-min load average {load_before:.2f} before, {result['load_average_1min']['after']:.2f} after, "
           f"on {os.cpu_count()} CPUs (other work on the machine lowers these numbers)", file=table)

@@ -21,3 +21,50 @@ if(TARGET ZLIB::ZLIB AND TARGET nlohmann_json::nlohmann_json AND NOT TARGET pcna
   target_link_libraries(pcnas_io INTERFACE pcnas::pcnas ZLIB::ZLIB nlohmann_json::nlohmann_json)
   add_library(pcnas::io ALIAS pcnas_io)
 endif()
+
+# ---------------------------------------------------------------------------------------------
+# The Thrust backend (pcnas::thrust: OpenMP device system on the host) and its CUDA build
+# (pcnas::cuda: nvcc, cuBLAS). Thrust comes from the CUDA toolkit's CCCL when there is one,
+# else from Debian's libthrust-dev (/usr/include/thrust, with libcub-dev and libcu++-dev).
+# ---------------------------------------------------------------------------------------------
+if(NOT TARGET pcnas::thrust AND NOT DEFINED PCNAS_THRUST_INCLUDE_DIR)
+  find_package(CUDAToolkit QUIET)
+  set(_pcnas_cccl_hints)
+  if(CUDAToolkit_INCLUDE_DIRS)
+    foreach(_dir IN LISTS CUDAToolkit_INCLUDE_DIRS)
+      list(APPEND _pcnas_cccl_hints ${_dir}/cccl ${_dir})
+    endforeach()
+  endif()
+  list(APPEND _pcnas_cccl_hints /usr/local/cuda/include/cccl /usr/local/cuda/include)
+  # CCCL first: it holds a Thrust, CUB and libcu++ that match each other.
+  find_path(PCNAS_THRUST_INCLUDE_DIR NAMES thrust/version.h HINTS ${_pcnas_cccl_hints}
+            DOC "Directory holding thrust/, cub/ and cuda/std (CUDA toolkit CCCL or Debian libthrust-dev)")
+  unset(_pcnas_cccl_hints)
+endif()
+
+if(PCNAS_THRUST_INCLUDE_DIR AND TARGET OpenMP::OpenMP_CXX AND NOT TARGET pcnas::thrust)
+  add_library(pcnas_thrust INTERFACE IMPORTED GLOBAL)
+  target_include_directories(pcnas_thrust SYSTEM INTERFACE ${PCNAS_THRUST_INCLUDE_DIR})
+  target_compile_definitions(pcnas_thrust INTERFACE THRUST_DEVICE_SYSTEM=THRUST_DEVICE_SYSTEM_OMP)
+  target_link_libraries(pcnas_thrust INTERFACE pcnas::pcnas OpenMP::OpenMP_CXX)
+  add_library(pcnas::thrust ALIAS pcnas_thrust)
+  message(STATUS "pcnas: Thrust backend on the OpenMP device system (pcnas::thrust), Thrust from ${PCNAS_THRUST_INCLUDE_DIR}")
+elseif(NOT TARGET pcnas::thrust)
+  if(NOT PCNAS_THRUST_INCLUDE_DIR)
+    message(STATUS "pcnas: no Thrust found (neither the CUDA toolkit's CCCL nor Debian's libthrust-dev): "
+                   "pcnas::thrust and pcnas::cuda are not available")
+  else()
+    message(STATUS "pcnas: OpenMP not found: pcnas::thrust (OpenMP device system) is not available")
+  endif()
+endif()
+
+# pcnas::cuda: for targets whose sources are .cu files compiled by nvcc (the project must have
+# enabled the CUDA language). The CUDA toolkit brings its own CCCL, so no include dir is added.
+if(NOT TARGET pcnas::cuda)
+  find_package(CUDAToolkit QUIET)
+  if(TARGET CUDA::cublas AND TARGET CUDA::cudart)
+    add_library(pcnas_cuda INTERFACE IMPORTED GLOBAL)
+    target_link_libraries(pcnas_cuda INTERFACE pcnas::pcnas CUDA::cublas CUDA::cudart)
+    add_library(pcnas::cuda ALIAS pcnas_cuda)
+  endif()
+endif()

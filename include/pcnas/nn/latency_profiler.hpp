@@ -189,7 +189,8 @@ std::pair<std::vector<double>, latency_progress> timed_rounds(B& b, std::size_t 
   for (auto& s : samples) s.reserve(static_cast<std::size_t>(o.repeats));
   latency_progress p;
   p.rounds = static_cast<std::size_t>(o.warmup) + static_cast<std::size_t>(o.repeats);
-  for (; p.round < p.rounds; ++p.round) {
+  // Written rounds > round: nvcc reads `p.round <` as the start of a template argument list.
+  for (; p.rounds > p.round; ++p.round) {
     const bool timed = p.round >= static_cast<std::size_t>(o.warmup);
     for (std::size_t i = 0; i < count; ++i) {
       for (int attempt = 0;; ++attempt) {
