@@ -188,3 +188,10 @@ set_tests_properties(cli.diverging_training_stops cli.small_training_set_named c
                      cli.bench_two_threads
                      cli.interrupted_searches_resume PROPERTIES FIXTURES_REQUIRED tiny_data)
 set_tests_properties(cli.empty_test_set PROPERTIES FIXTURES_REQUIRED tiny_data)
+# The finalists rescored on more held-out images: search.json keeps the search's own pick and the
+# rescoring, and the result is the rescored best.
+add_test(NAME cli.final_images_rescore
+         COMMAND sh -c "rm -rf final_images && ${expect} 0 'finalists rescored on 500 held-out images' ${pcnas} search fmnist_micro --table tiny_times_table.json --data ${tiny} --threads 1 --pool 2 --completions 1 --steps 20 --final-images 500 --retrain-epochs 0 --out final_images && grep -q '\"final_rescoring\"' final_images/search.json && grep -q '\"search_best_arch\"' final_images/search.json"
+         WORKING_DIRECTORY ${cli_dir})
+set_tests_properties(cli.final_images_rescore PROPERTIES FIXTURES_REQUIRED tiny_data)
+pcnas_cli_expect(final_images_range 2 "--final-images" search fmnist_micro --final-images 5001)

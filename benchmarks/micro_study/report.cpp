@@ -367,8 +367,8 @@ int report(const std::filesystem::path& dir) {
       m.data.push_back({.name = "", .colour = "#000000", .x = {1.0 + k}, .y = {st.mean}, .error = {st.sd},
                         .line = false, .radius = 5, .opacity = 1.0});
     }
-    write((dir / "methods.svg").string(), "Found architectures' stand-alone rank (one point per seed; black: mean ± sd)",
-          {m}, 560, 360);
+    write((dir / "methods.svg").string(), "Found architectures judged alone (a dot per seed; black: mean ± sd)", {m},
+          640, 360);
   }
   return 0;
 }
