@@ -124,22 +124,22 @@ int ground_truth(const ground_truth_options& o) {
   std::set<std::size_t> done;
   for (const auto& r : file.read())
     if (r.at("seed").get<std::uint64_t>() == o.seed) done.insert(r.at("arch_index").get<std::size_t>());
-  std::vector<std::size_t> todo;
+  std::vector<std::size_t> pending;
   for (std::size_t i = 0; i < num_archs; i += (o.subset == "all" ? 1 : 5))
     if (!done.count(i) && (o.only.empty() || std::find(o.only.begin(), o.only.end(), i) != o.only.end()))
-      todo.push_back(i);
-  if (o.max && todo.size() > o.max) todo.resize(o.max);
+      pending.push_back(i);
+  if (o.max && pending.size() > o.max) pending.resize(o.max);
   std::fprintf(stderr, "ground truth, seed %llu: %zu architectures done, %zu to train (%d epochs each) into %s\n",
-               static_cast<unsigned long long>(o.seed), done.size(), todo.size(), standalone_epochs,
+               static_cast<unsigned long long>(o.seed), done.size(), pending.size(), standalone_epochs,
                file.path().c_str());
-  if (todo.empty()) return 0;
+  if (pending.empty()) return 0;
 
   const auto d = load_data(o.data);
   backend_t b({.threads = o.threads});
   pcnas::search::progress_printer progress;
   const auto t_all = std::chrono::steady_clock::now();
-  for (std::size_t n = 0; n < todo.size(); ++n) {
-    const std::size_t index = todo[n];
+  for (std::size_t n = 0; n < pending.size(); ++n) {
+    const std::size_t index = pending[n];
     const auto arch = arch_at(index);
     const auto t0 = std::chrono::steady_clock::now();
     trainer_t net(b, d.train, d.val, trainer_settings(o.seed, held_out_images));
@@ -167,7 +167,7 @@ int ground_truth(const ground_truth_options& o) {
                  {"seconds", seconds_since(t0)}});
     char line[200];
     std::snprintf(line, sizeof line, "[%zu/%zu] #%zu %s: val %.2f %%, test %.2f %% (%.0f s; %.0f s so far)", n + 1,
-                  todo.size(), index, arch_text(arch).c_str(), 100 * val, 100 * test.accuracy(), seconds_since(t0),
+                  pending.size(), index, arch_text(arch).c_str(), 100 * val, 100 * test.accuracy(), seconds_since(t0),
                   seconds_since(t_all));
     progress.message(line);
   }
