@@ -6,7 +6,7 @@
 //                 [--threads N] [--device NAME]
 #include <pcnas/backend/thrust.hpp>
 #include <pcnas/cost/latency_table.hpp>
-#include <pcnas/io/latency_table_json.hpp>
+#include <pcnas/json/latency_table.hpp>
 #include <pcnas/nn/latency_profiler.hpp>
 #include <pcnas/nn/supernet.hpp>
 #include <pcnas/rng.hpp>

@@ -28,6 +28,7 @@ struct pcnas::space::op_traits<fused_mbconv<K, E>> {
   static_assert(E >= 2, "a Fused-MBConv expands (E >= 2); with E = 1 it is a plain convolution");
   static constexpr std::string_view name = token_v<'f', K, 'e', E>;
   static constexpr int kernel = K;  // checked by the space: positive and odd
+  static constexpr int kernels = 4;  // launched: k x k conv, BN, 1x1 conv, BN (for the roofline model)
   static constexpr op_cost cost(tensor_shape in, tensor_shape out) {
     const std::int64_t c = in.channels, mid = c * E, c2 = out.channels;
     const std::int64_t px = std::int64_t{out.height} * out.width;

@@ -169,7 +169,7 @@ add_test(NAME cli.spos_resumes_each_phase
          WORKING_DIRECTORY ${cli_dir})
 # A finished search resumed with other options is refused, naming each difference.
 pcnas_cli_expect(resume_with_other_options 2
-                 "holds a search with other options \\(latency_ms \\(not given\\) then, 0.3 now, .*method \"spos\" then, \"random\" now, seed 0 then, 7 now\\)"
+                 "holds a run with other options \\(latency_ms \\(not given\\) then, 0.3 now, .*method \"spos\" then, \"random\" now, seed 0 then, 7 now\\)"
                  ${small_search} --method random --seed 7 --latency-ms 0.3 --retrain-epochs 1 --out spos --resume)
 set_tests_properties(cli.spos_resumes_each_phase PROPERTIES FIXTURES_SETUP spos_done FIXTURES_REQUIRED tiny_data)
 set_tests_properties(cli.resume_with_other_options PROPERTIES FIXTURES_REQUIRED spos_done)

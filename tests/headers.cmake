@@ -33,3 +33,13 @@ foreach(header pcnas/data/images.hpp pcnas/data/batcher.hpp pcnas/data/split.hpp
             ${CMAKE_CURRENT_BINARY_DIR}/headers/${name}.cpp)
   set_tests_properties(no_zlib.${name} PROPERTIES FAIL_REGULAR_EXPRESSION "zlib\\.h")
 endforeach()
+
+# The folders include each other without a cycle (io/ is dependency-free, json/ sits above
+# search/, ...); and the check itself fails on a loop.
+add_test(NAME structure.folder_graph COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/structure/folder_graph.sh ${PROJECT_SOURCE_DIR}/include)
+set(loop_tree ${CMAKE_CURRENT_BINARY_DIR}/folder_loop/pcnas)
+file(WRITE ${loop_tree}/io/a.hpp "#include <pcnas/search/b.hpp>\n")
+file(WRITE ${loop_tree}/search/b.hpp "#include <pcnas/io/a.hpp>\n")
+add_test(NAME structure.folder_graph_finds_a_loop
+         COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/structure/folder_graph.sh ${CMAKE_CURRENT_BINARY_DIR}/folder_loop)
+set_tests_properties(structure.folder_graph_finds_a_loop PROPERTIES PASS_REGULAR_EXPRESSION "include each other in a loop")

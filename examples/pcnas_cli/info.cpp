@@ -3,7 +3,7 @@
 #include "spaces.hpp"
 
 #include <pcnas/cost/analytic.hpp>
-#include <pcnas/io/arch_json.hpp>
+#include <pcnas/json/arch.hpp>
 
 #include <nlohmann/json.hpp>
 
@@ -15,10 +15,6 @@ namespace pcnas_cli {
 namespace {
 
 using pcnas::space::tensor_shape;
-
-std::string shape_text(const tensor_shape& s) {
-  return std::to_string(s.channels) + "x" + std::to_string(s.height) + "x" + std::to_string(s.width);
-}
 
 nlohmann::json cost_json(const pcnas::space::op_cost& c) {
   return {{"macs", c.macs}, {"params", c.params}, {"activation_bytes", c.activation_bytes}};
@@ -34,7 +30,7 @@ nlohmann::json space_json() {
   else
     j["num_architectures"] = nullptr;
   j["log10_num_architectures"] = S::log10_num_architectures;
-  j["input"] = shape_text(S::input_shape);
+  j["input"] = pcnas::space::to_string(S::input_shape);
   nlohmann::json layers = nlohmann::json::array();
   for (std::size_t l = 0; l < S::num_layers; ++l) {
     nlohmann::json choices = nlohmann::json::array();
@@ -43,8 +39,8 @@ nlohmann::json space_json() {
       cj["name"] = std::string(S::choice_names[l][c]);
       choices.push_back(cj);
     }
-    layers.push_back({{"in", shape_text(S::layers[l].in)},
-                      {"out", shape_text(S::layers[l].out)},
+    layers.push_back({{"in", pcnas::space::to_string(S::layers[l].in)},
+                      {"out", pcnas::space::to_string(S::layers[l].out)},
                       {"stride", S::layers[l].stride},
                       {"choices", choices}});
   }
@@ -55,13 +51,13 @@ nlohmann::json space_json() {
 template <class S>
 void print_space(const pcnas::space::architecture<S>* arch) {
   std::printf("space %s: input %s, %zu searchable layers\n", std::string(S::name).c_str(),
-              shape_text(S::input_shape).c_str(), S::num_layers);
+              pcnas::space::to_string(S::input_shape).c_str(), S::num_layers);
   for (const auto& op : S::stem_ops)
     std::printf("  stem   %-8s %s -> %s stride %d  %.2f M MACs\n", std::string(op.name).c_str(),
-                shape_text(op.in).c_str(), shape_text(op.out).c_str(), op.stride, op.cost.macs / 1e6);
+                pcnas::space::to_string(op.in).c_str(), pcnas::space::to_string(op.out).c_str(), op.stride, op.cost.macs / 1e6);
   for (std::size_t l = 0; l < S::num_layers; ++l) {
-    std::printf("  layer %2zu %s -> %s stride %d:", l, shape_text(S::layers[l].in).c_str(),
-                shape_text(S::layers[l].out).c_str(), S::layers[l].stride);
+    std::printf("  layer %2zu %s -> %s stride %d:", l, pcnas::space::to_string(S::layers[l].in).c_str(),
+                pcnas::space::to_string(S::layers[l].out).c_str(), S::layers[l].stride);
     for (std::size_t c = 0; c < S::num_choices[l]; ++c) {
       const bool chosen = arch && static_cast<std::size_t>((*arch)[l]) == c;
       std::printf(" %s%s%s(%.2fM)", chosen ? "[" : "", std::string(S::choice_names[l][c]).c_str(), chosen ? "]" : "",

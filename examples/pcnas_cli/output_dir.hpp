@@ -3,6 +3,13 @@
 // first one's pid, and cleared of the temporaries a killed run left behind.
 #pragma once
 
+#include <pcnas/json/run_options.hpp>
+
+#include <nlohmann/json.hpp>
+
+#include <span>
+#include <string_view>
+
 #include "spaces.hpp"
 
 #include <pcnas/io/atomic_file.hpp>
@@ -104,5 +111,26 @@ class output_lock {
   std::filesystem::path path_;
   int fd_ = -1;
 };
+
+/// A run into a directory that holds an earlier one (any of `files`) needs --resume, and then the
+/// same options as that one (DIR/options.json). Returns whether there is an earlier run.
+inline bool check_earlier_run(const std::filesystem::path& dir, std::span<const std::string_view> files, bool resume,
+                              const nlohmann::json& options_now, const char* what = "search") {
+  bool earlier = false;
+  for (const auto f : files) earlier = earlier || std::filesystem::exists(dir / f);
+  if (!earlier) return false;
+  if (!resume)
+    throw usage_error(dir.string() + " holds an earlier " + what + ": pass --resume to continue it, or choose another --out");
+  const auto options_file = dir / "options.json";
+  if (!std::filesystem::exists(options_file))
+    throw usage_error("--resume: " + dir.string() + " holds a " + what + " without options.json (written by an older "
+                      "pcnas), so this command's options cannot be checked against it; start it afresh in another --out");
+  try {
+    pcnas::io::check_same_options(options_file, options_now);
+  } catch (const pcnas::io::options_mismatch& e) {
+    throw usage_error(std::string("--resume: ") + e.what());
+  }
+  return true;
+}
 
 }  // namespace pcnas_cli

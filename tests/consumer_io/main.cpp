@@ -1,7 +1,7 @@
 // A downstream program using the io component: an architecture to JSON and back, and the data
 // readers' header (which needs zlib) compiled and linked.
 #include <pcnas/data/dataset.hpp>
-#include <pcnas/io/arch_json.hpp>
+#include <pcnas/json/arch.hpp>
 #include <pcnas/space/presets.hpp>
 
 #include <cstdio>

@@ -1,5 +1,5 @@
 // Architectures in JSON ({"space", "arch", "choices"}).
-#include <pcnas/io/arch_json.hpp>
+#include <pcnas/json/arch.hpp>
 #include <pcnas/space/presets.hpp>
 
 #include <cstdlib>

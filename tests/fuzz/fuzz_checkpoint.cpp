@@ -26,8 +26,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   }
   try {
     auto reader = pcnas::search::read_checkpoint(path, kind, fingerprint);
-    const auto state = pcnas::search::detail::read_state(reader, 4);
-    (void)state;
+    pcnas::search::detail::pc_nas_state state;
+    pcnas::io::read_fields(reader, state);
     (void)reader.str();
     (void)reader.at_end();
   } catch (const std::exception&) {

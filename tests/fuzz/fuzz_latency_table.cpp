@@ -1,6 +1,6 @@
 // Latency tables in JSON: parsed, checked against a space, then used the way a search uses
 // them (the range of totals and a prediction).
-#include <pcnas/io/latency_table_json.hpp>
+#include <pcnas/json/latency_table.hpp>
 
 #include <cmath>
 #include <cstdlib>

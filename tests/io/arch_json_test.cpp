@@ -1,4 +1,4 @@
-#include <pcnas/io/arch_json.hpp>
+#include <pcnas/json/arch.hpp>
 #include <pcnas/space/presets.hpp>
 
 #include <doctest/doctest.h>

@@ -1,9 +1,9 @@
 // The JSON-lines event log of a search, and results as JSON.
 #include <doctest/doctest.h>
 
-#include <pcnas/io/event_log.hpp>
-#include <pcnas/io/json_fields.hpp>
-#include <pcnas/io/search_json.hpp>
+#include <pcnas/json/event_log.hpp>
+#include <pcnas/json/fields.hpp>
+#include <pcnas/json/search_result.hpp>
 #include <pcnas/search/pc_nas.hpp>
 #include <pcnas/search/spos_evolution.hpp>
 

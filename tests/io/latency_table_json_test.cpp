@@ -2,7 +2,7 @@
 // that names the file and what was wrong.
 #include <doctest/doctest.h>
 
-#include <pcnas/io/latency_table_json.hpp>
+#include <pcnas/json/latency_table.hpp>
 
 #include <cmath>
 #include <fstream>

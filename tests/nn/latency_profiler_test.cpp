@@ -3,7 +3,7 @@
 // calibration's fit and bookkeeping, and sampling that leaves a calibration sample out. Nothing
 // here compares two times: on a shared machine noise could break any such relation.
 #include <pcnas/backend/eigen.hpp>
-#include <pcnas/io/latency_table_json.hpp>
+#include <pcnas/json/latency_table.hpp>
 #include <pcnas/nn/latency_profiler.hpp>
 #include <pcnas/space/presets.hpp>
 

@@ -155,7 +155,7 @@ TEST_CASE("a trainer's state round-trips and damaged or foreign files are refuse
   std::istringstream damaged_in(damaged);
   CHECK_THROWS_WITH_AS(u.load(damaged_in), doctest::Contains("checksum"), nn::state_error);
   std::istringstream junk("definitely not a state file, but long enough to read a header");
-  CHECK_THROWS_WITH_AS(u.load(junk), doctest::Contains("wrong magic"), nn::state_error);
+  CHECK_THROWS_WITH_AS(u.load(junk), doctest::Contains("not a pcnas supernet state"), nn::state_error);
 }
 
 TEST_CASE("an exploding loss stops training with the step and a clear message") {

@@ -175,9 +175,9 @@ TEST_CASE("checkpoint: damaged, truncated and foreign checkpoints are refused") 
   SUBCASE("not a checkpoint, or another version") {
     CHECK_THROWS_WITH_AS(resume_with("{\"json\": true}" + std::string(40, ' '), with_checkpoint(path)),
                          doctest::Contains("not a pcnas checkpoint"), std::runtime_error);
-    std::string v2 = good;
-    v2[8] = 2;
-    CHECK_THROWS_WITH_AS(resume_with(v2, with_checkpoint(path)), doctest::Contains("format version 2"),
+    std::string v3 = good;
+    v3[8] = 3;
+    CHECK_THROWS_WITH_AS(resume_with(v3, with_checkpoint(path)), doctest::Contains("format version 3"),
                          std::runtime_error);
   }
   SUBCASE("written by a search with other options") {

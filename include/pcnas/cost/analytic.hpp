@@ -26,30 +26,31 @@ template <class Space>
   return total;
 }
 
-/// The cost of the cheapest (by MACs) and the most expensive choice of each
-/// layer, summed: the range every architecture of the space falls in.
+/// The architecture with the fewest (largest: the most) MACs in every layer; ties keep the
+/// first choice. As costs are additive, the cheapest and the costliest architecture by MACs.
+enum class extreme { smallest, largest };
+
+template <class Space>
+[[nodiscard]] constexpr space::architecture<Space> extreme_architecture(extreme which) {
+  space::architecture<Space> arch{};
+  for (std::size_t l = 0; l < Space::num_layers; ++l)
+    for (std::size_t c = 1; c < Space::num_choices[l]; ++c) {
+      const auto m = Space::choice_costs[l][c].macs;
+      const auto best = Space::choice_costs[l][static_cast<std::size_t>(arch[l])].macs;
+      if (which == extreme::smallest ? m < best : m > best) arch[l] = static_cast<int>(c);
+    }
+  return arch;
+}
+
+/// The range every architecture of the space falls in, by MACs.
 template <class Space>
 [[nodiscard]] constexpr op_cost min_macs_arch_cost() {
-  op_cost total = fixed_cost<Space>();
-  for (std::size_t l = 0; l < Space::num_layers; ++l) {
-    op_cost best = Space::choice_costs[l][0];
-    for (std::size_t c = 1; c < Space::num_choices[l]; ++c)
-      if (Space::choice_costs[l][c].macs < best.macs) best = Space::choice_costs[l][c];
-    total += best;
-  }
-  return total;
+  return arch_cost<Space>(extreme_architecture<Space>(extreme::smallest));
 }
 
 template <class Space>
 [[nodiscard]] constexpr op_cost max_macs_arch_cost() {
-  op_cost total = fixed_cost<Space>();
-  for (std::size_t l = 0; l < Space::num_layers; ++l) {
-    op_cost best = Space::choice_costs[l][0];
-    for (std::size_t c = 1; c < Space::num_choices[l]; ++c)
-      if (Space::choice_costs[l][c].macs > best.macs) best = Space::choice_costs[l][c];
-    total += best;
-  }
-  return total;
+  return arch_cost<Space>(extreme_architecture<Space>(extreme::largest));
 }
 
 /// Which analytic cost an additive model counts.

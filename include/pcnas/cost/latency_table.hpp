@@ -3,6 +3,7 @@
 // end-to-end measurements, and a linear calibration fitted on them.
 #pragma once
 
+#include <algorithm>
 #include <cmath>
 #include <cstddef>
 #include <span>
@@ -96,6 +97,14 @@ inline void check_same_space(const latency_table& table, std::string_view expect
 
 // How well predictions match end-to-end measurements. Relative errors (predicted − measured) /
 // measured; the shares are in [0, 1]; a positive mean_bias means the table over-predicts.
+/// The median (the mean of the middle two for an even count); 0 for none.
+inline double median(std::vector<double> v) {
+  if (v.empty()) return 0.0;
+  std::sort(v.begin(), v.end());
+  const std::size_t n = v.size();
+  return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
 struct prediction_summary {
   std::size_t count = 0;
   double rmspe = 0.0;      // root mean square of the relative errors
@@ -185,5 +194,31 @@ inline additive_cost_model apply_calibration(const linear_calibration& c, additi
     for (auto& t : row) t *= c.a;
   return model;
 }
+
+// One way of correcting the per-op sum, and how well it predicted architectures it was not
+// fitted on.
+struct calibration_candidate {
+  std::string form;              // "none", "scale" or "affine"
+  linear_calibration fit;  // fitted on the whole sample
+  double loo_rmspe = 0.0;        // leave-one-out RMSPE on the calibration sample
+};
+
+// A table corrected against end-to-end measurements: measured ≈ a · (per-op sum) + b, applied to
+// the table as a · fixed + b and a · per-layer, so that the model stays additive. Three forms
+// compete: none (a = 1, b = 0), scale (b = 0) and affine; the one that predicts the calibration
+// sample best when each architecture is left out of its own fit wins, so that a correction is
+// applied only where the per-op sum is biased by more than the fit's own noise.
+struct latency_calibration {
+  linear_calibration fit;  // the winner's a and b
+  // "none", "scale", "affine", or "affine with fixed >= 0" (when the free line would make the
+  // fixed part negative, the best line on that boundary, b = -a · fixed).
+  std::string method;
+  std::vector<calibration_candidate> candidates;  // every form compared
+  additive_cost_model uncalibrated;         // the per-op sums before the fit
+  std::vector<std::vector<int>> architectures;    // the calibration sample
+  std::vector<double> measured;                   // its end-to-end medians, ms
+  prediction_summary before;  // the per-op sum on the calibration sample
+  prediction_summary after;   // the calibrated table on the same sample (in-sample)
+};
 
 }  // namespace pcnas::cost

@@ -4,6 +4,9 @@
 #pragma once
 
 #include <algorithm>
+#include <array>
+#include <optional>
+#include <utility>
 #include <cmath>
 #include <concepts>
 #include <cstddef>
@@ -13,6 +16,8 @@
 #include <vector>
 
 #include <pcnas/cost/table.hpp>
+#include <pcnas/space/ops.hpp>
+#include <pcnas/space/space.hpp>
 
 namespace pcnas::cost {
 
@@ -93,6 +98,66 @@ additive_cost_model roofline_latency(const D& device, const std::vector<std::vec
   }
   model.validate();
   return model;
+}
+
+// ------------------------------------------------------------------------------ the roofline of a space
+
+// Every device the library describes, by name.
+inline constexpr std::array<device_descriptor, 2> known_devices{devices::cpu_2core_avx2, devices::h200_fp32};
+
+inline std::optional<device_descriptor> find_device(std::string_view name) {
+  for (const auto& d : known_devices)
+    if (d.name == name) return d;
+  return std::nullopt;
+}
+
+inline constexpr int head_kernels = 4;  // 1x1 convolution, batch norm, pooling, the classifier
+
+template <class Op>
+constexpr int kernels_of() {
+  static_assert(requires { space::op_traits<Op>::kernels; },
+                "the roofline model needs `static constexpr int kernels` (the kernels the op launches) in this "
+                "op's op_traits");
+  return space::op_traits<Op>::kernels;
+}
+
+inline constexpr const char* roofline_assumptions =
+    "per (layer, choice) at the batch: MACs from the space's costs; bytes = batch * activation_bytes (the float32 "
+    "outputs of the convolutions) + 4 * params (read once); input reads and separate batch-norm passes not counted; "
+    "kernels: op_traits<Op>::kernels (MBConv 6, 4 without expansion; zero 0; a stem convolution 2), the head 4";
+
+namespace detail {
+template <class... Ops>
+std::vector<int> kernel_row(space::choices<Ops...>*) {
+  return {kernels_of<Ops>()...};
+}
+template <class... Fixed>
+constexpr int stem_kernels(space::type_list<Fixed...>*) {
+  return (0 + ... + kernels_of<typename Fixed::op>());
+}
+}  // namespace detail
+
+/// The roofline latency model of space S on `device` at `batch` images, with the assumptions
+/// in `roofline_assumptions`.
+template <class S, device_like D>
+additive_cost_model roofline_model(const D& device, int batch, const roofline_options& options = {}) {
+  if (batch < 1) throw std::invalid_argument("roofline_model: the batch must be at least 1");
+  const double n = batch;
+  const auto counts = [&](const space::op_cost& c, int ops) {
+    return op_counts{.macs = n * static_cast<double>(c.macs),
+                     .bytes = n * static_cast<double>(c.activation_bytes) + 4.0 * static_cast<double>(c.params),
+                     .ops = ops};
+  };
+  const auto kernels = [&]<std::size_t... L>(std::index_sequence<L...>) {
+    return std::vector<std::vector<int>>{
+        detail::kernel_row(static_cast<typename S::template choices_at<L>*>(nullptr))...};
+  }(std::make_index_sequence<S::num_layers>{});
+  std::vector<std::vector<op_counts>> per_layer(S::num_layers);
+  for (std::size_t l = 0; l < S::num_layers; ++l)
+    for (std::size_t c = 0; c < S::num_choices[l]; ++c)
+      per_layer[l].push_back(counts(S::choice_costs[l][c], kernels[l][c]));
+  const int fixed_kernels = detail::stem_kernels(static_cast<typename S::stem_list*>(nullptr)) + head_kernels;
+  return roofline_latency(device, per_layer, counts(S::stem_cost + S::head_cost, fixed_kernels), options);
 }
 
 }  // namespace pcnas::cost

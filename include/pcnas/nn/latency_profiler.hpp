@@ -22,6 +22,7 @@
 #include <set>
 #include <span>
 #include <stdexcept>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -120,14 +121,8 @@ int backend_threads(const B& b) {
     return 1;
 }
 
-// The space's choice names as runtime strings: the `choices` of its latency table.
-template <class Space>
-std::vector<std::vector<std::string>> choice_name_table() {
-  std::vector<std::vector<std::string>> names(Space::num_layers);
-  for (std::size_t l = 0; l < Space::num_layers; ++l)
-    for (std::size_t c = 0; c < Space::num_choices[l]; ++c) names[l].emplace_back(Space::choice_names[l][c]);
-  return names;
-}
+// The space's choice names as runtime strings (space/arch.hpp).
+using space::choice_name_table;
 
 namespace detail {
 
@@ -145,11 +140,7 @@ inline void check_timing_options(const latency_profile_options& o, const char* w
                                 std::to_string(o.retries));
 }
 
-inline double median_of(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  const std::size_t n = v.size();
-  return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
+inline double median_of(std::vector<double> v) { return cost::median(std::move(v)); }
 
 // Small random values, so that no input is all zeros or denormal; the kernels' running time does
 // not depend on them.
@@ -358,31 +349,9 @@ std::vector<space::architecture<Space>> sample_architectures(std::size_t count, 
   return out;
 }
 
-// One way of correcting the per-op sum, and how well it predicted architectures it was not
-// fitted on.
-struct calibration_candidate {
-  std::string form;              // "none", "scale" or "affine"
-  cost::linear_calibration fit;  // fitted on the whole sample
-  double loo_rmspe = 0.0;        // leave-one-out RMSPE on the calibration sample
-};
-
-// A table corrected against end-to-end measurements: measured ≈ a · (per-op sum) + b, applied to
-// the table as a · fixed + b and a · per-layer, so that the model stays additive. Three forms
-// compete: none (a = 1, b = 0), scale (b = 0) and affine; the one that predicts the calibration
-// sample best when each architecture is left out of its own fit wins, so that a correction is
-// applied only where the per-op sum is biased by more than the fit's own noise.
-struct latency_calibration {
-  cost::linear_calibration fit;  // the winner's a and b
-  // "none", "scale", "affine", or "affine with fixed >= 0" (when the free line would make the
-  // fixed part negative, the best line on that boundary, b = -a · fixed).
-  std::string method;
-  std::vector<calibration_candidate> candidates;  // every form compared
-  cost::additive_cost_model uncalibrated;         // the per-op sums before the fit
-  std::vector<std::vector<int>> architectures;    // the calibration sample
-  std::vector<double> measured;                   // its end-to-end medians, ms
-  cost::prediction_summary before;  // the per-op sum on the calibration sample
-  cost::prediction_summary after;   // the calibrated table on the same sample (in-sample)
-};
+// The calibration's record (cost/latency_table.hpp), under the names this header used first.
+using calibration_candidate = cost::calibration_candidate;
+using latency_calibration = cost::latency_calibration;
 
 struct latency_calibration_options {
   std::size_t architectures = 50;  // the calibration sample, drawn uniformly
@@ -543,6 +512,87 @@ latency_calibration calibrate_latency_table(B& b, supernet<B, Space>& net, conte
   const std::span<const space::architecture<Space>> sample(archs);
   const auto measured = measure_latencies(b, net, ctx, sample, o);
   return apply_latency_calibration<Space>(table, sample, std::span<const double>(measured));
+}
+
+// ------------------------------------------------------------------------------ building and checking a table
+
+struct latency_build_options {
+  std::size_t calibrate = 50;           // architectures to calibrate on (0: the plain per-op sums)
+  std::uint64_t calibration_seed = latency_calibration_options{}.seed;
+  std::size_t check = 0;                // other architectures, measured in the same rounds, to check on
+  std::uint64_t check_seed = 1;
+};
+
+// How a model predicted architectures it was not fitted on, measured end to end.
+struct latency_check {
+  std::vector<std::vector<int>> architectures;
+  std::vector<double> measured;                       // ms, end-to-end medians
+  std::vector<double> predicted;                      // by the model checked
+  cost::prediction_summary summary;
+  std::optional<cost::prediction_summary> uncalibrated;  // the plain per-op sums, when calibrated
+  double median_measured() const { return cost::median(measured); }
+};
+
+struct built_latency_table {
+  cost::latency_table table;
+  std::optional<latency_calibration> calibration;
+  std::optional<latency_check> check;  // on `check` held-out architectures
+};
+
+// The per-op table, the calibration sample and the check sample all measured in the same
+// rounds (so that no drift of the machine's speed between two measurements can blur the fit or
+// the check), the calibration fitted on its sample and checked on the others.
+template <class B, class Space>
+built_latency_table build_latency_table(B& b, supernet<B, Space>& net, context<B>& ctx, const latency_build_options& bo,
+                                        const latency_profile_options& o = {}) {
+  using arch = space::architecture<Space>;
+  if (bo.calibrate != 0 && bo.calibrate < 3)
+    throw std::invalid_argument("build_latency_table: a calibration needs 0 or at least 3 architectures, got " +
+                                std::to_string(bo.calibrate));
+  const auto sample = sample_architectures<Space>(bo.calibrate, bo.calibration_seed);
+  const auto held_out = sample_architectures<Space>(bo.check, bo.check_seed, std::span<const arch>(sample));
+  std::vector<arch> archs(sample);
+  archs.insert(archs.end(), held_out.begin(), held_out.end());
+  auto profile = profile_latency(b, net, ctx, std::span<const arch>(archs), o);
+  built_latency_table out{.table = std::move(profile.table), .calibration = {}, .check = {}};
+  const std::span<const double> measured(profile.end_to_end);
+  if (!sample.empty())
+    out.calibration =
+        apply_latency_calibration<Space>(out.table, std::span<const arch>(sample), measured.first(sample.size()));
+  if (!held_out.empty()) {
+    latency_check c;
+    const auto tail = measured.subspan(sample.size());
+    c.measured.assign(tail.begin(), tail.end());
+    std::vector<double> plain;
+    for (const auto& a : held_out) {
+      c.architectures.emplace_back(a.begin(), a.end());
+      c.predicted.push_back(out.table.model.predict(a));
+      if (out.calibration) plain.push_back(out.calibration->uncalibrated.predict(a));
+    }
+    c.summary = cost::summarize_predictions(c.predicted, c.measured);
+    if (out.calibration) c.uncalibrated = cost::summarize_predictions(plain, c.measured);
+    out.check = std::move(c);
+  }
+  return out;
+}
+
+// A model (a table, calibrated or not, or a device-free one) checked against `archs` measured
+// end to end now; `uncalibrated`, when given, is checked on the same measurements.
+template <class B, class Space>
+latency_check check_latency_model(B& b, supernet<B, Space>& net, context<B>& ctx, const cost::additive_cost_model& model,
+                                  std::span<const space::architecture<Space>> archs, const latency_profile_options& o,
+                                  const std::optional<cost::additive_cost_model>& uncalibrated = std::nullopt) {
+  latency_check c;
+  c.measured = measure_latencies(b, net, ctx, archs, o);
+  std::vector<double> plain;
+  for (const auto& a : archs) {
+    c.architectures.emplace_back(a.begin(), a.end());
+    c.predicted.push_back(model.predict(a));
+    if (uncalibrated) plain.push_back(uncalibrated->predict(a));
+  }
+  c.summary = cost::summarize_predictions(c.predicted, c.measured);
+  if (uncalibrated) c.uncalibrated = cost::summarize_predictions(plain, c.measured);
+  return c;
 }
 
 }  // namespace pcnas::nn

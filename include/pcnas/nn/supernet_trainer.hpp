@@ -5,7 +5,7 @@
 #pragma once
 
 #include <pcnas/data/batcher.hpp>
-#include <pcnas/io/checksum.hpp>
+#include <pcnas/io/binary.hpp>
 #include <pcnas/nn/loss.hpp>
 #include <pcnas/nn/optimizer.hpp>
 #include <pcnas/nn/supernet.hpp>
@@ -16,6 +16,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <istream>
+#include <iterator>
 #include <ostream>
 #include <span>
 #include <stdexcept>
@@ -48,10 +49,7 @@ class training_diverged : public std::runtime_error {
 };
 
 /// A damaged, truncated or foreign state file.
-class state_error : public std::runtime_error {
- public:
-  using std::runtime_error::runtime_error;
-};
+using state_error = io::format_error;
 
 template <class B, class Space>
 class supernet_trainer {
@@ -143,72 +141,55 @@ class supernet_trainer {
     (void)net_.forward(ctx_, upload(view), arch, mode::eval);
   }
 
-  /// The whole state: weights, momenta, BN statistics, data-stream position. Framed with a magic,
-  /// a version and a checksum, so that load() refuses a damaged or foreign file.
+  /// The whole state: weights, momenta, BN statistics, data-stream position, in the library's
+  /// binary frame (io/binary.hpp, magic "PCNASNET"), so that load() refuses a damaged or
+  /// foreign file.
   void save(std::ostream& out) const {
-    std::string payload;
-    put_string(payload, std::string(space::space_name<Space>()));
-    put_u64(payload, options_.seed);
-    put_u64(payload, steps_);
-    put_u64(payload, train_.position().epoch);
-    put_u64(payload, train_.position().index);
-    const auto state = save_state<B>(*backend_, net_.all_parameters(), net_.all_buffers(), {.momentum = true});
-    put_u64(payload, state.size());
-    put_u64(payload, sizeof(value_type));
-    payload.append(reinterpret_cast<const char*>(state.data()), state.size() * sizeof(value_type));
-    std::string header(magic);
-    put_u64(header, format_version);
-    put_u64(header, payload.size());
-    put_u64(header, io::fnv1a64(payload));
-    out.write(header.data(), static_cast<std::streamsize>(header.size()));
-    out.write(payload.data(), static_cast<std::streamsize>(payload.size()));
-    if (!out) throw state_error("could not write the supernet state");
+    io::byte_writer w;
+    save_payload(w);
+    const std::string bytes = io::frame(state_frame.magic, state_frame.version, w.payload());
+    out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+    if (!out) throw state_error("", "could not write the supernet state");
   }
 
   void load(std::istream& in) {
-    std::string header(magic.size() + 24, '\0');
-    in.read(header.data(), static_cast<std::streamsize>(header.size()));
-    if (in.gcount() != static_cast<std::streamsize>(header.size()))
-      throw state_error("the supernet state is truncated: its header is incomplete");
-    if (std::string_view(header).substr(0, magic.size()) != magic)
-      throw state_error("not a pcnas supernet state (wrong magic number)");
-    std::size_t at = magic.size();
-    const auto version = get_u64(header, at), size = get_u64(header, at), checksum = get_u64(header, at);
-    if (version != format_version)
-      throw state_error("supernet state version " + std::to_string(version) + " is not supported (expected " +
-                        std::to_string(format_version) + ")");
-    // Read in growing chunks: a damaged header that announces exabytes must end in "truncated",
-    // not in an allocation of what it announces.
-    std::string payload;
-    while (payload.size() < size && in) {
-      const std::size_t want = static_cast<std::size_t>(
-          std::min<std::uint64_t>(size - payload.size(), std::max<std::size_t>(payload.size(), std::size_t{1} << 16)));
-      const std::size_t old = payload.size();
-      payload.resize(old + want);
-      in.read(payload.data() + old, static_cast<std::streamsize>(want));
-      payload.resize(old + static_cast<std::size_t>(in.gcount()));
-    }
-    if (payload.size() != size)
-      throw state_error("the supernet state is truncated: expected " + std::to_string(size) + " bytes, got " +
-                        std::to_string(payload.size()));
-    if (io::fnv1a64(payload) != checksum) throw state_error("the supernet state is damaged (checksum mismatch)");
-    at = 0;
-    const std::string space = get_string(payload, at);
+    std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    auto r = io::unframe(std::move(bytes), state_frame, "");
+    load_payload(r);
+    r.expect_end("the supernet state");
+  }
+
+  /// The state's fields alone, for a container that frames them itself (a search checkpoint).
+  /// Values in little-endian byte order whatever the host's.
+  void save_payload(io::byte_writer& w) const {
+    w.str(space::space_name<Space>());
+    w.u64(options_.seed);
+    w.u64(steps_);
+    w.u64(train_.position().epoch);
+    w.u64(train_.position().index);
+    const auto state = save_state<B>(*backend_, net_.all_parameters(), net_.all_buffers(), {.momentum = true});
+    w.u64(sizeof(value_type));
+    if constexpr (std::is_same_v<value_type, float>) w.floats(state); else w.doubles(state);
+  }
+
+  void load_payload(io::byte_reader& r) {
+    const std::string space = r.str();
     if (space != space::space_name<Space>())
-      throw state_error("the supernet state is for space '" + space + "', expected '" +
-                        std::string(space::space_name<Space>()) + "'");
-    const auto seed = get_u64(payload, at);
+      r.fail("the supernet state is for space '" + space + "', expected '" + std::string(space::space_name<Space>()) +
+             "'");
+    const auto seed = r.u64();
     if (seed != options_.seed)
-      throw state_error("the supernet state was written with seed " + std::to_string(seed) +
-                        ", this trainer has seed " + std::to_string(options_.seed) +
-                        ": its data stream would differ");
-    const auto steps = get_u64(payload, at), epoch = get_u64(payload, at), index = get_u64(payload, at);
-    const auto count = get_u64(payload, at), width = get_u64(payload, at);
-    if (width != sizeof(value_type) || count > (payload.size() - at) / width || payload.size() - at != count * width)
-      throw state_error("the supernet state holds values of another type or count");
-    std::vector<value_type> state(count);
-    std::memcpy(state.data(), payload.data() + at, count * width);
-    load_state<B>(*backend_, net_.all_parameters(), net_.all_buffers(), state, {.momentum = true});
+      r.fail("the supernet state was written with seed " + std::to_string(seed) + ", this trainer has seed " +
+             std::to_string(options_.seed) + ": its data stream would differ");
+    const auto steps = r.u64(), epoch = r.u64(), index = r.u64();
+    if (r.u64() != sizeof(value_type)) r.fail("the supernet state holds values of another type");
+    std::vector<value_type> state;
+    if constexpr (std::is_same_v<value_type, float>) state = r.floats(); else state = r.doubles();
+    try {
+      load_state<B>(*backend_, net_.all_parameters(), net_.all_buffers(), state, {.momentum = true});
+    } catch (const std::invalid_argument& e) {
+      r.fail(std::string("the supernet state does not fit this network: ") + e.what());
+    }
     train_.seek({epoch, index});
     steps_ = steps;
   }
@@ -221,8 +202,9 @@ class supernet_trainer {
   std::size_t batches_per_epoch() const { return train_.batches_per_epoch(); }
 
  private:
-  static constexpr std::string_view magic = "PCNASNET";
-  static constexpr std::uint64_t format_version = 1;
+  // Version 2: values little-endian through io::byte_writer (version 1 wrote the host's order).
+  static constexpr io::frame_kind state_frame{
+      .magic = "PCNASNET", .version = 2, .what = "pcnas supernet state", .prefix = ""};
 
   static const trainer_options& check(const trainer_options& o, const data::dataset& train,
                                       const data::dataset& val) {
@@ -261,28 +243,6 @@ class supernet_trainer {
     batch.images = batch.images.first(n * per_image);
     batch.labels = batch.labels.first(n);
     batch.size = n;
-  }
-
-  static void put_u64(std::string& s, std::uint64_t v) {
-    for (int i = 0; i < 8; ++i) s.push_back(static_cast<char>((v >> (8 * i)) & 0xff));
-  }
-  static void put_string(std::string& s, const std::string& v) {
-    put_u64(s, v.size());
-    s += v;
-  }
-  static std::uint64_t get_u64(const std::string& s, std::size_t& at) {
-    if (at + 8 > s.size()) throw state_error("the supernet state is truncated");
-    std::uint64_t v = 0;
-    for (int i = 0; i < 8; ++i) v |= std::uint64_t{static_cast<unsigned char>(s[at + i])} << (8 * i);
-    at += 8;
-    return v;
-  }
-  static std::string get_string(const std::string& s, std::size_t& at) {
-    const auto n = get_u64(s, at);
-    if (n > s.size() - at) throw state_error("the supernet state is truncated");
-    std::string v = s.substr(at, n);
-    at += n;
-    return v;
   }
 
   B* backend_;

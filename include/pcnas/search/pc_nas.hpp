@@ -18,7 +18,9 @@
 
 #include <pcnas/cost/constraint.hpp>
 #include <pcnas/search/callbacks.hpp>
+#include <pcnas/search/budgets.hpp>
 #include <pcnas/search/checkpoint.hpp>
+#include <pcnas/search/driver.hpp>
 #include <pcnas/search/schedule.hpp>
 #include <pcnas/search/streams.hpp>
 #include <pcnas/search/supernet_calls.hpp>
@@ -27,8 +29,8 @@
 namespace pcnas::search {
 
 struct pc_nas_options {
-  std::size_t pool_size = 5;         // P
-  std::size_t completions = 8;       // S, the same S suffix streams for every candidate of a step
+  std::size_t pool_size = default_pool_size;      // P
+  std::size_t completions = default_completions;  // S, the same S suffix streams for every candidate of a step
   double warmup_fraction = 0.25;     // of total_steps, uniform over the feasible space
   std::size_t total_steps = 0;       // training steps of the whole search (required)
   double base_lr = 0.1;              // one cosine schedule over total_steps
@@ -82,19 +84,6 @@ inline pc_nas_schedule make_pc_nas_schedule(const pc_nas_options& o, std::size_t
   return s;
 }
 
-// The number of evaluations the paper's procedure makes, Σ_l |pool_l| · N_l · S with the pool
-// growing 1, min(P, N_0), ... — ignoring the constraint, which only removes candidates. The
-// default budget of evolution and random search, so that baselines get as many evaluations.
-inline std::size_t pc_nas_nominal_evaluations(const std::vector<std::size_t>& choices_per_layer,
-                                              std::size_t pool_size = 5, std::size_t completions = 8) {
-  std::size_t total = 0, pool = 1;
-  for (std::size_t n : choices_per_layer) {
-    total += pool * n * completions;
-    pool = std::min(pool_size, pool * n);
-  }
-  return total;
-}
-
 namespace detail {
 
 struct pc_nas_state {
@@ -107,81 +96,9 @@ struct pc_nas_state {
   std::vector<pool_record> history;
 };
 
-inline void write_members(checkpoint_writer& w, const std::vector<pool_member>& members) {
-  w.u64(members.size());
-  for (const auto& m : members) {
-    w.ints(m.prefix);
-    w.f64(m.potential);
-    w.f64(m.min_cost);
-    w.f64(m.mean_cost);
-  }
-}
-
-inline std::vector<pool_member> read_members(checkpoint_reader& r) {
-  std::vector<pool_member> members(r.count(32));
-  for (auto& m : members) {
-    m.prefix = r.ints();
-    m.potential = r.f64();
-    m.min_cost = r.f64();
-    m.mean_cost = r.f64();
-  }
-  return members;
-}
-
-inline void write_state(checkpoint_writer& w, const pc_nas_state& s) {
-  w.u64(s.steps_done);
-  w.u64(s.next_layer);
-  w.u64(s.evaluations);
-  w.f64(s.loss_sum);
-  w.u64(s.loss_count);
-  write_members(w, s.pool);
-  w.u64(s.history.size());
-  for (const auto& h : s.history) {
-    w.u64(h.layer);
-    w.u64(h.steps_done);
-    w.u64(h.candidates);
-    w.f64(h.mean_train_loss);
-    write_members(w, h.pool);
-  }
-}
-
-inline pc_nas_state read_state(checkpoint_reader& r, std::size_t num_layers) {
-  pc_nas_state s;
-  s.steps_done = r.u64();
-  s.next_layer = r.u64();
-  s.evaluations = r.u64();
-  s.loss_sum = r.f64();
-  s.loss_count = r.u64();
-  s.pool = read_members(r);
-  s.history.resize(r.count(40));
-  for (auto& h : s.history) {
-    h.layer = r.u64();
-    h.steps_done = r.u64();
-    h.candidates = r.u64();
-    h.mean_train_loss = r.f64();
-    h.pool = read_members(r);
-  }
-  if (s.next_layer > num_layers || s.pool.empty())
-    r.fail("the pool state is inconsistent with a " + std::to_string(num_layers) + "-layer space");
-  for (const auto& m : s.pool)
-    if (m.prefix.size() != s.next_layer) r.fail("a pool member's length disagrees with the pool step");
-  return s;
-}
-
-inline std::uint64_t pc_nas_fingerprint(const pc_nas_options& o, const cost::constraint& k) {
-  fingerprint_builder f;
-  f.add(std::string_view("pc_nas"))
-      .add(static_cast<std::uint64_t>(o.pool_size))
-      .add(static_cast<std::uint64_t>(o.completions))
-      .add(o.warmup_fraction)
-      .add(static_cast<std::uint64_t>(o.total_steps))
-      .add(o.base_lr)
-      .add(o.final_lr)
-      .add(static_cast<std::uint64_t>(o.recalibrate))
-      .add(static_cast<std::uint64_t>(o.deduplicate_evaluations))
-      .add(o.seed)
-      .add(k);
-  return f.value();
+template <class Archive>
+void fields(Archive& ar, pc_nas_state& s) {
+  ar(s.steps_done, s.next_layer, s.evaluations, s.loss_sum, s.loss_count, s.pool, s.history);
 }
 
 inline void check_options(const pc_nas_options& o) {
@@ -196,144 +113,174 @@ inline void check_options(const pc_nas_options& o) {
 
 }  // namespace detail
 
+template <class Archive>
+void fields(Archive& ar, pool_member& m) {
+  ar(m.prefix, m.potential, m.min_cost, m.mean_cost);
+}
+template <class Archive>
+void fields(Archive& ar, pool_record& h) {
+  ar(h.layer, h.steps_done, h.candidates, h.mean_train_loss, h.pool);
+}
+
+// PC-NAS as a method of the search driver (driver.hpp): a unit of work is one training step, or
+// one pool step (a milestone). Common random numbers: the s-th completion of every candidate of
+// pool step l is drawn from the same stream (l, s) by the exact sampler, one integer per layer.
+// Candidates whose prefixes leave the same budget have the same feasible suffixes and so get
+// identical completions; the others get completions drawn from the same numbers, as alike as
+// their budgets allow.
+class pc_nas_method {
+ public:
+  using state = detail::pc_nas_state;
+  using result = pc_nas_result;
+  static constexpr std::string_view kind = "pc_nas";
+  static constexpr std::string_view title = "PC-NAS";
+
+  pc_nas_method(const pc_nas_options& o, const cost::constraint& k)
+      : o_((detail::check_options(o), o)),
+        schedule_(make_pc_nas_schedule(o, k.num_layers())),
+        learning_rate_{o.base_lr, o.final_lr, o.total_steps} {}
+
+  std::uint64_t fingerprint(const cost::constraint& k) const {
+    return fingerprint_builder{}
+        .add(std::string_view("pc_nas"))
+        .add(static_cast<std::uint64_t>(o_.pool_size))
+        .add(static_cast<std::uint64_t>(o_.completions))
+        .add(o_.warmup_fraction)
+        .add(static_cast<std::uint64_t>(o_.total_steps))
+        .add(o_.base_lr)
+        .add(o_.final_lr)
+        .add(static_cast<std::uint64_t>(o_.recalibrate))
+        .add(static_cast<std::uint64_t>(o_.deduplicate_evaluations))
+        .add(o_.seed)
+        .add(k)
+        .value();
+  }
+  state initial_state(const cost::constraint&) const { return {}; }
+  bool done(const state& s, const cost::constraint& k) const { return s.next_layer >= k.num_layers(); }
+  std::size_t training_steps(const state& s) const { return s.steps_done; }
+  std::string start_message(const cost::constraint& k) const {
+    return "PC-NAS over " + std::to_string(k.num_layers()) + " layers, " + k.count_feasible().to_string() +
+           " feasible architectures, " + std::to_string(o_.total_steps) + " training steps";
+  }
+  std::string position(const state& s) const {
+    return "at step " + std::to_string(s.steps_done) + " after " + std::to_string(s.next_layer) + " pool steps";
+  }
+  std::string check_resumed(const state& s, const cost::constraint& k) const {
+    if (s.next_layer > k.num_layers() || s.pool.empty())
+      return "the pool state is inconsistent with a " + std::to_string(k.num_layers()) + "-layer space";
+    for (const auto& m : s.pool)
+      if (m.prefix.size() != s.next_layer) return "a pool member's length disagrees with the pool step";
+    if (s.steps_done > o_.total_steps) return "it has more steps than the training budget";
+    return {};
+  }
+
+  template <class Supernet, class Callbacks>
+  unit advance(Supernet& net, const cost::constraint& k, state& s, Callbacks& cb) const {
+    if (s.steps_done < schedule_.pool_step_at[s.next_layer]) {
+      // train(pool, n): a uniform pool member, then a uniform feasible suffix.
+      const std::size_t t = s.steps_done;
+      rng r = stream(o_.seed, stream_kind::training, t);
+      const auto& member = s.pool[static_cast<std::size_t>(r.uniform_index(s.pool.size()))];
+      const std::vector<int> arch = k.complete(member.prefix, r);
+      const double rate = learning_rate_(t);
+      const double loss = detail::checked_train_step(net, arch, rate, t);
+      s.loss_sum += loss;
+      ++s.loss_count;
+      ++s.steps_done;
+      cb.step(step_info{s.next_layer == 0 ? "warmup" : "interval", t, o_.total_steps, rate, loss, arch});
+      return unit::training_step;
+    }
+    pool_step(net, k, s, cb);
+    return unit::milestone;
+  }
+
+  template <class Callbacks>
+  result finish(const cost::constraint& k, state& s, bool resumed, Callbacks& cb) const {
+    result r;
+    r.final_pool = s.pool;
+    r.best_arch = s.pool.front().prefix;
+    r.best_accuracy = s.pool.front().potential;
+    r.predicted_cost = k.model().predict(r.best_arch);
+    r.steps_done = s.steps_done;
+    r.evaluations = s.evaluations;
+    r.history = std::move(s.history);
+    r.resumed = resumed;
+    cb.event("done", "best " + arch_to_string(r.best_arch) + " accuracy " + std::to_string(r.best_accuracy) +
+                         " cost " + std::to_string(r.predicted_cost));
+    return r;
+  }
+
+ private:
+  // Every feasible extension of every member, ranked by potential; the top P are the new pool.
+  template <class Supernet, class Callbacks>
+  void pool_step(Supernet& net, const cost::constraint& k, state& s, Callbacks& cb) const {
+    const std::size_t layer = s.next_layer;
+    std::vector<pool_member> candidates;
+    for (const auto& member : s.pool)
+      for (std::size_t o = 0; o < k.num_choices(layer); ++o) {
+        pool_member c;
+        c.prefix = member.prefix;
+        c.prefix.push_back(static_cast<int>(o));
+        if (k.is_feasible(c.prefix)) candidates.push_back(std::move(c));
+      }
+    std::vector<double> accuracies;
+    std::map<std::vector<int>, double> seen;
+    for (std::size_t i = 0; i < candidates.size(); ++i) {
+      auto& c = candidates[i];
+      accuracies.clear();
+      seen.clear();
+      double cost_sum = 0.0;
+      for (std::size_t j = 0; j < o_.completions; ++j) {
+        rng r = stream(o_.seed, stream_kind::potential, (static_cast<std::uint64_t>(layer) << 32) | j);
+        const std::vector<int> arch = k.complete(c.prefix, r);
+        double accuracy;
+        if (const auto it = seen.find(arch); o_.deduplicate_evaluations && it != seen.end()) {
+          accuracy = it->second;
+        } else {
+          accuracy = detail::checked_evaluate(net, arch, o_.recalibrate);
+          ++s.evaluations;
+          seen.emplace(arch, accuracy);
+        }
+        accuracies.push_back(accuracy);
+        cost_sum += k.model().predict(arch);
+      }
+      double sum = 0.0;
+      for (double a : accuracies) sum += a;
+      c.potential = sum / static_cast<double>(accuracies.size());
+      c.mean_cost = cost_sum / static_cast<double>(accuracies.size());
+      c.min_cost = k.bounds(c.prefix).min_total;
+      cb.candidate(candidate_info{layer, i, candidates.size(), &c, accuracies});
+    }
+    // Stable: equal potentials keep the candidates' order, so the pool is deterministic.
+    std::stable_sort(candidates.begin(), candidates.end(),
+                     [](const pool_member& a, const pool_member& b) { return a.potential > b.potential; });
+    const std::size_t ranked = candidates.size();
+    if (candidates.size() > o_.pool_size) candidates.resize(o_.pool_size);
+
+    pool_record record;
+    record.layer = layer;
+    record.steps_done = s.steps_done;
+    record.candidates = ranked;
+    record.mean_train_loss = s.loss_count == 0 ? std::nan("") : s.loss_sum / static_cast<double>(s.loss_count);
+    record.pool = candidates;
+    s.history.push_back(std::move(record));
+    s.pool = std::move(candidates);
+    s.loss_sum = 0.0;
+    s.loss_count = 0;
+    ++s.next_layer;
+    cb.pool_update(pool_info{layer, k.num_layers(), s.steps_done, ranked, s.evaluations, s.pool});
+  }
+
+  pc_nas_options o_;
+  pc_nas_schedule schedule_;
+  cosine_schedule learning_rate_;
+};
+
 // Runs (or, with a checkpoint path that exists and resume set, continues) a PC-NAS search.
-// Common random numbers: the s-th completion of every candidate of pool step l is drawn from
-// the same stream (l, s) by the exact sampler, one integer per layer. Candidates whose prefixes
-// leave the same budget have the same feasible suffixes and so get identical completions;
-// the others get completions drawn from the same numbers, as alike as their budgets allow.
 template <class Supernet, class... Callbacks>
 pc_nas_result pc_nas_search(Supernet& net, const cost::constraint& k, const pc_nas_options& options,
                             Callbacks&&... callbacks) {
-  static_assert(check_supernet<Supernet>());
-  if constexpr (!supernet<Supernet>) {
-    return {};
-  } else {
-    detail::check_options(options);
-    detail::check_same_shape(net, k);
-    callback_set<std::remove_reference_t<Callbacks>...> cb(callbacks...);
-    const std::size_t num_layers = k.num_layers();
-    const pc_nas_schedule schedule = make_pc_nas_schedule(options, num_layers);
-    const cosine_schedule learning_rate{options.base_lr, options.final_lr, options.total_steps};
-    const std::uint64_t fingerprint = detail::pc_nas_fingerprint(options, k);
-    const auto& ckpt = options.checkpoint;
-
-    detail::pc_nas_state state;
-    pc_nas_result result;
-    if (!ckpt.path.empty() && ckpt.resume && std::filesystem::exists(ckpt.path)) {
-      auto reader = read_checkpoint(ckpt.path, "pc_nas", fingerprint);
-      state = detail::read_state(reader, num_layers);
-      const std::string blob = reader.str();
-      if (!reader.at_end()) reader.fail("unexpected bytes after the supernet state");
-      load_supernet(net, blob, reader.source());
-      result.resumed = true;
-      cb.event("resume", "resumed from " + ckpt.path.string() + " at step " + std::to_string(state.steps_done) +
-                             " after " + std::to_string(state.next_layer) + " pool steps");
-    } else {
-      cb.event("start", "PC-NAS over " + std::to_string(num_layers) + " layers, " +
-                            k.count_feasible().to_string() + " feasible architectures, " +
-                            std::to_string(options.total_steps) + " training steps");
-    }
-
-    auto save = [&] {
-      if (ckpt.path.empty()) return;
-      checkpoint_writer w;
-      w.str("pc_nas");
-      w.u64(fingerprint);
-      detail::write_state(w, state);
-      w.str(save_supernet(net));
-      write_checkpoint(ckpt.path, w);
-      cb.event("checkpoint", "wrote " + ckpt.path.string() + " at step " + std::to_string(state.steps_done));
-    };
-
-    std::vector<int> arch;
-    while (state.next_layer < num_layers) {
-      // train(pool, n): a uniform pool member, then a uniform feasible suffix.
-      const std::size_t until = schedule.pool_step_at[state.next_layer];
-      const std::string_view phase = state.next_layer == 0 ? "warmup" : "interval";
-      while (state.steps_done < until) {
-        const std::size_t t = state.steps_done;
-        rng r = stream(options.seed, stream_kind::training, t);
-        const auto& member = state.pool[static_cast<std::size_t>(r.uniform_index(state.pool.size()))];
-        arch = k.complete(member.prefix, r);
-        const double rate = learning_rate(t);
-        const double loss = detail::checked_train_step(net, arch, rate, t);
-        state.loss_sum += loss;
-        ++state.loss_count;
-        ++state.steps_done;
-        cb.step(step_info{phase, t, options.total_steps, rate, loss, arch});
-        if (ckpt.every_steps != 0 && state.steps_done % ckpt.every_steps == 0) save();
-      }
-
-      // The pool step: every feasible extension of every member, ranked by potential.
-      const std::size_t layer = state.next_layer;
-      std::vector<pool_member> candidates;
-      for (const auto& member : state.pool)
-        for (std::size_t o = 0; o < k.num_choices(layer); ++o) {
-          pool_member c;
-          c.prefix = member.prefix;
-          c.prefix.push_back(static_cast<int>(o));
-          if (k.is_feasible(c.prefix)) candidates.push_back(std::move(c));
-        }
-      std::vector<double> accuracies;
-      std::map<std::vector<int>, double> seen;
-      for (std::size_t i = 0; i < candidates.size(); ++i) {
-        auto& c = candidates[i];
-        accuracies.clear();
-        seen.clear();
-        double cost_sum = 0.0;
-        for (std::size_t s = 0; s < options.completions; ++s) {
-          rng r = stream(options.seed, stream_kind::potential, (static_cast<std::uint64_t>(layer) << 32) | s);
-          arch = k.complete(c.prefix, r);
-          double accuracy;
-          if (const auto it = seen.find(arch); options.deduplicate_evaluations && it != seen.end()) {
-            accuracy = it->second;
-          } else {
-            accuracy = detail::checked_evaluate(net, arch, options.recalibrate);
-            ++state.evaluations;
-            seen.emplace(arch, accuracy);
-          }
-          accuracies.push_back(accuracy);
-          cost_sum += k.model().predict(arch);
-        }
-        double sum = 0.0;
-        for (double a : accuracies) sum += a;
-        c.potential = sum / static_cast<double>(accuracies.size());
-        c.mean_cost = cost_sum / static_cast<double>(accuracies.size());
-        c.min_cost = k.bounds(c.prefix).min_total;
-        cb.candidate(candidate_info{layer, i, candidates.size(), &c, accuracies});
-      }
-      // Stable: equal potentials keep the candidates' order, so the pool is deterministic.
-      std::stable_sort(candidates.begin(), candidates.end(),
-                       [](const pool_member& a, const pool_member& b) { return a.potential > b.potential; });
-      const std::size_t ranked = candidates.size();
-      if (candidates.size() > options.pool_size) candidates.resize(options.pool_size);
-
-      pool_record record;
-      record.layer = layer;
-      record.steps_done = state.steps_done;
-      record.candidates = ranked;
-      record.mean_train_loss = state.loss_count == 0 ? std::nan("") : state.loss_sum / static_cast<double>(state.loss_count);
-      record.pool = candidates;
-      state.history.push_back(std::move(record));
-      state.pool = std::move(candidates);
-      state.loss_sum = 0.0;
-      state.loss_count = 0;
-      ++state.next_layer;
-      cb.pool_update(pool_info{layer, num_layers, state.steps_done, ranked, state.evaluations, state.pool});
-      save();
-    }
-
-    result.final_pool = state.pool;
-    result.best_arch = state.pool.front().prefix;
-    result.best_accuracy = state.pool.front().potential;
-    result.predicted_cost = k.model().predict(result.best_arch);
-    result.steps_done = state.steps_done;
-    result.evaluations = state.evaluations;
-    result.history = std::move(state.history);
-    cb.event("done", "best " + arch_to_string(result.best_arch) + " accuracy " + std::to_string(result.best_accuracy) +
-                         " cost " + std::to_string(result.predicted_cost));
-    return result;
-  }
+  return run_search(pc_nas_method(options, k), net, k, options.checkpoint, std::forward<Callbacks>(callbacks)...);
 }
 
 }  // namespace pcnas::search

@@ -6,7 +6,10 @@
 
 #include <cstdint>
 
+#include <pcnas/io/checksum.hpp>
 #include <pcnas/rng.hpp>
+
+#include <string_view>
 
 namespace pcnas::search {
 
@@ -33,6 +36,12 @@ constexpr std::uint64_t stream_seed(std::uint64_t seed, stream_kind kind, std::u
 
 inline rng stream(std::uint64_t seed, stream_kind kind, std::uint64_t index) {
   return rng(stream_seed(seed, kind, index));
+}
+
+// A method outside the list above names its streams: the name's hash is the kind, so a new
+// method needs no entry here.
+inline rng stream(std::uint64_t seed, std::string_view method, std::uint64_t index) {
+  return rng(stream_seed(seed, static_cast<stream_kind>(io::fnv1a64(method)), index));
 }
 
 }  // namespace pcnas::search

@@ -38,9 +38,7 @@ inline std::vector<std::string_view> split_tokens(std::string_view text) {
   return tokens;
 }
 
-inline std::string describe_shape(const tensor_shape& s) {
-  return std::to_string(s.channels) + "x" + std::to_string(s.height) + "x" + std::to_string(s.width);
-}
+inline std::string describe_shape(const tensor_shape& s) { return space::to_string(s); }
 
 // A user's text quoted in a message, cut short: a 100 kB argument is not echoed back whole.
 inline std::string abbreviate(std::string_view text, std::size_t limit = 80) {
@@ -131,6 +129,15 @@ template <class Space, class Range>
   for (auto v : indices) arch[l++] = static_cast<int>(v);
   check_arch<Space>(arch);
   return arch;
+}
+
+/// The space's choice names as runtime strings, one row per layer (a latency table's `choices`).
+template <class Space>
+std::vector<std::vector<std::string>> choice_name_table() {
+  std::vector<std::vector<std::string>> names(Space::num_layers);
+  for (std::size_t l = 0; l < Space::num_layers; ++l)
+    for (std::size_t c = 0; c < Space::num_choices[l]; ++c) names[l].emplace_back(Space::choice_names[l][c]);
+  return names;
 }
 
 }  // namespace pcnas::space

@@ -37,6 +37,7 @@ struct conv {
 /// Optional:
 ///   static constexpr bool is_identity = true;  // only valid where in == out, stride 1
 ///   static constexpr int kernel;               // checked: positive and odd
+///   static constexpr int kernels;              // kernels it launches; required by the roofline model
 template <class Op>
 struct op_traits;
 
@@ -123,6 +124,8 @@ struct op_traits<mbconv<K, E>> {
   static_assert(E >= 1, "an MBConv expansion ratio must be at least 1");
   static constexpr std::string_view name = token_v<'k', K, 'e', E>;
   static constexpr int kernel = K;
+  // Kernels launched (for the roofline model): 1x1, BN, depthwise, BN, 1x1, BN; 4 without expansion.
+  static constexpr int kernels = E == 1 ? 4 : 6;
   static constexpr op_cost cost(tensor_shape in, tensor_shape out) {
     const std::int64_t c = in.channels, mid = std::int64_t{in.channels} * E, c2 = out.channels;
     const std::int64_t in_px = std::int64_t{in.height} * in.width;
@@ -147,6 +150,7 @@ template <>
 struct op_traits<zero> {
   static constexpr std::string_view name = "zero";
   static constexpr bool is_identity = true;
+  static constexpr int kernels = 0;
   static constexpr op_cost cost(tensor_shape, tensor_shape) { return {}; }
 };
 
@@ -154,6 +158,7 @@ template <int K>
 struct op_traits<conv<K>> {
   static constexpr std::string_view name = token_v<'c', 'o', 'n', 'v', K, 'x', K>;
   static constexpr int kernel = K;
+  static constexpr int kernels = 2;  // the convolution and its batch norm
   static constexpr op_cost cost(tensor_shape in, tensor_shape out) {
     return {.macs = detail::conv_macs(in.channels, out.channels, K, out),
             .params = std::int64_t{in.channels} * out.channels * K * K + 2 * out.channels,

@@ -1,6 +1,8 @@
 // Shapes and cost records shared by op descriptors, layers and cost models.
 #pragma once
 
+#include <string>
+
 #include <cstdint>
 
 namespace pcnas::space {
@@ -40,5 +42,10 @@ struct op_cost {
 };
 
 inline constexpr std::int64_t bytes_per_activation = 4;  // float32
+
+/// "CxHxW", as the library's messages and tables write a shape.
+inline std::string to_string(const tensor_shape& s) {
+  return std::to_string(s.channels) + "x" + std::to_string(s.height) + "x" + std::to_string(s.width);
+}
 
 }  // namespace pcnas::space

@@ -13,7 +13,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include <pcnas/io/search_json.hpp>
+#include <pcnas/json/search_result.hpp>
 #include <pcnas/search/callbacks.hpp>
 
 namespace pcnas::io {

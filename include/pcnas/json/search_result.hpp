@@ -6,13 +6,16 @@
 #include <filesystem>
 #include <span>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <nlohmann/json.hpp>
 
 #include <pcnas/io/atomic_file.hpp>
+#include <pcnas/json/fields.hpp>
 #include <pcnas/search/callbacks.hpp>
 #include <pcnas/search/pc_nas.hpp>
+#include <pcnas/search/rescore.hpp>
 #include <pcnas/search/spos_evolution.hpp>
 
 namespace pcnas::io {
@@ -80,6 +83,31 @@ inline nlohmann::json to_json(const search::arch_search_result& r, const std::st
 // A JSON document written atomically, pretty-printed.
 inline void save_json(const std::filesystem::path& path, const nlohmann::json& doc) {
   write_file_atomically(path, doc.dump(2) + "\n");
+}
+
+/// Records a final rescoring in a search's JSON: the search's own pick is kept as
+/// search_best_arch/search_best_accuracy, best_arch/best_accuracy become the rescored best, and
+/// final_rescoring lists every finalist. `name(arch)` gives an architecture's text.
+template <class Name>
+void add_rescoring(nlohmann::json& j, const search::rescoring& r, std::size_t images, Name&& name) {
+  j["search_best_arch"] = j["best_arch"];
+  j["search_best_accuracy"] = j["best_accuracy"];
+  j["best_arch"] = r.best().arch;
+  j["best_accuracy"] = r.best().accuracy;
+  j["final_images"] = images;
+  j["final_rescoring"] = nlohmann::json::array();
+  for (const auto& s : r.scored)
+    j["final_rescoring"].push_back({{"arch", name(s.arch)}, {"choices", s.arch}, {"accuracy", s.accuracy}});
+}
+
+/// The best architecture and its accuracy as a search's JSON records them (a finished search
+/// that is resumed reads them back); a damaged file names the field.
+inline std::pair<std::vector<int>, double> best_of_search_json(const nlohmann::json& j, const std::string& source) {
+  const json_field root(j, source);
+  std::vector<int> best;
+  for (std::size_t i = 0; i < root["best_arch"].array_size(); ++i)
+    best.push_back(static_cast<int>(root["best_arch"][i].integer_in(0, 1 << 20)));
+  return {std::move(best), root["best_accuracy"].number()};
 }
 
 }  // namespace pcnas::io

@@ -10,6 +10,8 @@
 
 #include <filesystem>
 #include <stdexcept>
+#include <cstdio>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -17,8 +19,9 @@
 #include <nlohmann/json.hpp>
 
 #include <pcnas/cost/latency_table.hpp>
+#include <pcnas/space/arch.hpp>
 #include <pcnas/io/atomic_file.hpp>
-#include <pcnas/io/json_fields.hpp>
+#include <pcnas/json/fields.hpp>
 
 namespace pcnas::io {
 
@@ -119,6 +122,84 @@ inline cost::latency_table load_latency_table(const std::filesystem::path& path,
     throw std::runtime_error(path.string() + ": " + e.what());
   }
   return table;
+}
+
+// ------------------------------------------------------------------------------ the calibration record
+
+inline nlohmann::json to_json(const cost::prediction_summary& s) {
+  return {{"count", s.count},
+          {"rmspe", s.rmspe},
+          {"within_5", s.within_5},
+          {"within_10", s.within_10},
+          {"mean_bias", s.mean_bias}};
+}
+
+/// The record a calibrated table carries beside the fields every reader knows: how it was
+/// calibrated, on which architectures (as text), and the per-op sums before the fit.
+inline nlohmann::json calibration_to_json(const cost::latency_calibration& cal, std::uint64_t seed,
+                                          const std::vector<std::string>& arch_texts) {
+  nlohmann::json times = nlohmann::json::array();
+  for (const auto& row : cal.uncalibrated.per_layer) times.push_back(row);
+  nlohmann::json candidates = nlohmann::json::array();
+  for (const auto& c : cal.candidates)
+    candidates.push_back({{"form", c.form}, {"a", c.fit.a}, {"b", c.fit.b}, {"loo_rmspe", c.loo_rmspe}});
+  return {{"method", cal.method},
+          {"formula",
+           "measured ~ a * (fixed + sum of per-op times) + b; the stored times are a * t, the stored fixed part "
+           "a * fixed + b. Forms none (a = 1, b = 0), scale (b = 0, least squares of the relative errors) and "
+           "affine (least squares, fixed part kept >= 0) were fitted on the end-to-end medians of the architectures "
+           "below, measured in the same rounds as the ops; the form with the lowest leave-one-out RMSPE was applied"},
+          {"a", cal.fit.a},
+          {"b", cal.fit.b},
+          {"candidates", candidates},
+          {"seed", seed},
+          {"architectures", arch_texts},
+          {"measured", cal.measured},
+          {"uncalibrated", {{"fixed", cal.uncalibrated.fixed}, {"times", times}}},
+          {"before", to_json(cal.before)},
+          {"after", to_json(cal.after)}};
+}
+
+/// What a table file's calibration record says, for a check: the sample to leave out and the
+/// per-op model before the fit. Empty when the table was not calibrated.
+template <class S>
+struct calibration_record {
+  std::vector<space::architecture<S>> architectures;
+  std::optional<cost::additive_cost_model> uncalibrated;
+  std::string description;  // "affine: measured = a * (per-op sum) + b ms, chosen on N architectures"
+};
+
+template <class S>
+calibration_record<S> read_calibration_record(const std::filesystem::path& path, const cost::latency_table& table) {
+  calibration_record<S> rec;
+  const nlohmann::json doc = parse_json_file(path);
+  const json_field root(doc, path.string());
+  if (!root.has("calibration")) return rec;
+  const auto cal = root["calibration"];
+  const auto archs = cal["architectures"];
+  for (std::size_t i = 0; i < archs.array_size(); ++i) {
+    try {
+      rec.architectures.push_back(space::parse_arch<S>(archs[i].string()));
+    } catch (const space::arch_error& e) {
+      archs[i].fail(std::string("is not an architecture of this space: ") + e.what());
+    }
+  }
+  cost::additive_cost_model raw = table.model;
+  const auto un = cal["uncalibrated"];
+  raw.fixed = un["fixed"].non_negative();
+  const auto times = un["times"];
+  if (times.array_size() != raw.per_layer.size()) times.fail("must have one row per layer");
+  for (std::size_t l = 0; l < raw.per_layer.size(); ++l) {
+    const auto row = times[l];
+    if (row.array_size() != raw.per_layer[l].size()) row.fail("must have one time per choice");
+    for (std::size_t c = 0; c < raw.per_layer[l].size(); ++c) raw.per_layer[l][c] = row[c].non_negative();
+  }
+  rec.uncalibrated = std::move(raw);
+  char text[256];
+  std::snprintf(text, sizeof text, "%s: measured = %.4f * (per-op sum) %+.4f ms, chosen on %zu architectures",
+                cal["method"].string().c_str(), cal["a"].number(), cal["b"].number(), rec.architectures.size());
+  rec.description = text;
+  return rec;
 }
 
 }  // namespace pcnas::io

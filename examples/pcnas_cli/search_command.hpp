@@ -1,0 +1,144 @@
+// `pcnas search`: its options, and what it writes and prints at the end (result.json,
+// arch.json and the summary on the terminal). The run itself is in search.cpp.
+#pragma once
+
+#include "checks.hpp"
+#include "common.hpp"
+#include "methods.hpp"
+
+#include <pcnas/cost/analytic.hpp>
+#include <pcnas/cost/latency_table.hpp>
+#include <pcnas/json/arch.hpp>
+#include <pcnas/nn/train_architecture.hpp>
+#include <pcnas/search/budgets.hpp>
+
+#include <cstdio>
+#include <filesystem>
+#include <string>
+
+namespace pcnas_cli {
+
+struct search_options {
+  std::string space;
+  std::string method = "pcnas";
+  std::string budget = "quick";
+  double latency_ms = 0.0;         // 0: not given, the default point between fastest and slowest
+  double limit_fraction = 0.4;     // that point: fastest + fraction · (slowest − fastest)
+  std::uint64_t seed = 0;
+  int threads = 0;
+  std::string out = "out/search";
+  std::string table;
+  std::string data;
+  bool resume = false;
+  // Overrides of the budget's values (0, or -1 for retrain_epochs: not given, keep the budget's).
+  std::size_t steps = 0;
+  std::size_t pool = 0;
+  std::size_t completions = 0;
+  int retrain_epochs = -1;
+  // Finalists rescored on this many held-out images before the final choice (0: not rescored).
+  std::size_t final_images = 0;
+};
+
+inline void add_search_options(CLI::App& cmd_ref, search_options& o) {
+  auto* cmd = &cmd_ref;
+  cmd->add_option("space", o.space, "fmnist or fmnist_micro")->required();
+  cmd->add_option("--method", o.method, "pcnas, spos (uniform one-shot + evolution) or random (uniform one-shot + "
+                                         "random search); the baselines get as many evaluations as PC-NAS")
+      ->capture_default_str();
+  cmd->add_option("--budget", o.budget, "quick (about 10 minutes on 2 cores), medium (5 supernet epochs, P=5, S=4, "
+                                         "retrain 15 epochs) or full (10 supernet epochs, P=5, S=8, retrain 20 epochs)")->capture_default_str();
+  cmd->add_option("--latency-ms", o.latency_ms, "Latency limit in ms (default: see --limit-fraction)")
+      ->check(real_number(0, 1e9, true));
+  cmd->add_option("--limit-fraction", o.limit_fraction,
+                  "Default limit: fastest + fraction x (slowest - fastest) of the latency table")
+      ->check(real_number(0, 1, false))
+      ->capture_default_str();
+  cmd->add_option("--seed", o.seed, "Seed of everything random")
+      ->check(whole_number(0, UINT64_MAX))
+      ->capture_default_str();
+  cmd->add_option("--threads", o.threads, "CPU threads (0: all cores)")->check(whole_number(0, 65536))->capture_default_str();
+  cmd->add_option("--out", o.out, "Output directory (one run at a time: a second run into it is refused)")
+      ->capture_default_str();
+  cmd->add_option("--table", o.table, "Use this latency table instead of profiling one");
+  cmd->add_option("--data", o.data, "Fashion-MNIST directory");
+  cmd->add_flag("--resume", o.resume,
+                "Continue the search, and then the retraining (from its last finished epoch), left in --out; "
+                "refused when --out holds a search with other options");
+  cmd->add_option("--steps", o.steps, "Supernet training steps (overrides the budget)")
+      ->check(whole_number(1, 1000000000));
+  cmd->add_option("--pool", o.pool, "PC-NAS pool size P (overrides the budget)")->check(whole_number(1, 1000));
+  cmd->add_option("--completions", o.completions, "Completions S per candidate (overrides the budget)")
+      ->check(whole_number(1, 10000));
+  cmd->add_option("--final-images", o.final_images,
+                  "Rescore the finalists (PC-NAS's final pool, the baselines' best P) on this many held-out images "
+                  "and take the best; 0 keeps the search's own ranking")
+      ->check(whole_number(0, 5000));
+  cmd->add_option("--retrain-epochs", o.retrain_epochs, "Epochs of retraining from scratch; 0 skips it")
+      ->check(whole_number(0, 100000));
+}
+
+template <class S>
+struct search_outcome {
+  const search_options& options;
+  const pcnas::search::run_budget& budget;
+  pcnas::space::architecture<S> arch;
+  const method_outcome& found;
+  double limit;
+  const pcnas::cost::latency_table& table;
+  std::filesystem::path table_file;
+  double measured_ms;
+  const pcnas::nn::train_architecture_result& retrained;
+  double search_seconds;
+  double total_seconds;
+  std::string backend;
+};
+
+// Writes result.json and arch.json and prints the summary.
+template <class S>
+void report_search(const search_outcome<S>& r) {
+  namespace space = pcnas::space;
+  const std::filesystem::path out(r.options.out);
+  const auto cost = pcnas::cost::arch_cost<S>(r.arch);
+  const double predicted_ms = r.table.model.predict(r.found.best);
+  // The table's prediction met the limit; the machine now may not. Said, not hidden.
+  const bool over_limit = r.measured_ms > r.limit;
+  std::string latency_warning;
+  if (over_limit) {
+    char text[320];
+    std::snprintf(text, sizeof text,
+                  "the measured latency %.3f ms is above the limit %.3f ms (%+.1f %%), although the table predicted "
+                  "%.3f ms: the table is off on this machine now (profile it again on a quiet machine)",
+                  r.measured_ms, r.limit, 100 * (r.measured_ms - r.limit) / r.limit, predicted_ms);
+    latency_warning = text;
+  }
+  const bool retrained_any = r.budget.retrain_epochs > 0;
+  const nlohmann::json result = {
+      {"space", std::string(S::name)}, {"method", r.options.method}, {"budget", r.options.budget}, {"seed", r.options.seed},
+      {"arch", space::to_string<S>(r.arch)}, {"choices", r.found.best}, {"latency_limit_ms", r.limit},
+      {"predicted_latency_ms", predicted_ms}, {"measured_latency_ms", r.measured_ms}, {"measured_over_limit", over_limit},
+      {"warnings", over_limit ? nlohmann::json::array({latency_warning}) : nlohmann::json::array()},
+      {"latency_batch", r.table.provenance.batch}, {"macs", cost.macs}, {"params", cost.params},
+      {"shared_weight_val_accuracy", r.found.accuracy}, {"retrain_epochs", r.budget.retrain_epochs},
+      {"val_accuracy", r.retrained.val_accuracy},
+      {"test_accuracy", retrained_any ? nlohmann::json(r.retrained.test_accuracy) : nlohmann::json()},
+      {"search_seconds", r.search_seconds}, {"retrain_seconds", r.retrained.seconds},
+      {"total_seconds", r.total_seconds}, {"supernet_steps", r.budget.steps}, {"pool_size", r.budget.pool},
+      {"completions", r.budget.completions}, {"backend", r.backend}, {"latency_table", r.table_file.string()}};
+  write_json(out / "result.json", result);
+  write_json(out / "arch.json", pcnas::io::arch_to_json<S>(r.arch));
+
+  std::printf("architecture:      %s\n", space::to_string<S>(r.arch).c_str());
+  std::printf("latency:           %.3f ms predicted, %.3f ms measured (limit %.3f ms, batch %zu)\n", predicted_ms,
+              r.measured_ms, r.limit, static_cast<std::size_t>(r.table.provenance.batch));
+  if (over_limit) std::printf("warning:           %s\n", latency_warning.c_str());
+  std::printf("cost:              %.2f M MACs, %.3f M parameters\n", cost.macs / 1e6, cost.params / 1e6);
+  std::printf("shared weights:    %.2f %% held-out accuracy\n", 100 * r.found.accuracy);
+  if (retrained_any)
+    std::printf("retrained:         %.2f %% test accuracy after %d epochs (%.2f %% validation)\n",
+                100 * r.retrained.test_accuracy, r.budget.retrain_epochs, 100 * r.retrained.val_accuracy);
+  std::printf("time:              %.0f s search, %.0f s retraining, %.0f s in all\n", r.search_seconds, r.retrained.seconds,
+              r.total_seconds);
+  std::printf("written to         %s\n", out.string().c_str());
+}
+
+}  // namespace pcnas_cli
