@@ -3,7 +3,7 @@
 // a payload that gets a correct header and checksum; 2, the input is a list of (offset, byte)
 // patches to a real state's payload, checksum fixed, so that mutations reach every field.
 #include <pcnas/backend/eigen.hpp>
-#include <pcnas/io/checksum.hpp>
+#include <pcnas/io/binary.hpp>
 #include <pcnas/nn/supernet_trainer.hpp>
 #include <pcnas/space/space.hpp>
 
@@ -32,9 +32,6 @@ pcnas::data::dataset tiny_data() {
   return ds;
 }
 
-void put_u64(std::string& s, std::uint64_t v) {
-  for (int i = 0; i < 8; ++i) s.push_back(static_cast<char>((v >> (8 * i)) & 0xff));
-}
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
@@ -50,13 +47,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   if (size == 0) return 0;
   const std::string body(reinterpret_cast<const char*>(data) + 1, size - 1);
   std::string file;
-  const auto frame = [&](const std::string& payload) {
-    file = "PCNASNET";
-    put_u64(file, 1);
-    put_u64(file, payload.size());
-    put_u64(file, pcnas::io::fnv1a64(payload));
-    file += payload;
-  };
+  // The frame the trainer writes (io/binary.hpp; version 2 of the supernet state).
+  const auto frame = [&](const std::string& payload) { file = pcnas::io::frame("PCNASNET", 2, payload); };
   switch (data[0] % 3) {
     case 0:
       file = body;
