@@ -61,8 +61,8 @@ std::vector<double> logits_of(B& b, const std::vector<int>& arch, const data::da
 TEST_CASE("a supernet's shapes and choice counts come from the space") {
   static_assert(small::num_layers == 2);
   static_assert(small::num_choices == std::array<std::size_t, 2>{2, 3});
-  static_assert(search::supernet<nn::supernet_trainer<fast, small>>);
-  static_assert(search::supernet<nn::supernet_trainer<naive, presets::fmnist_micro>>);
+  static_assert(search::searchable_supernet<nn::supernet_trainer<fast, small>>);
+  static_assert(search::searchable_supernet<nn::supernet_trainer<naive, presets::fmnist_micro>>);
 }
 
 TEST_CASE("the Eigen and the naive backend compute the same supernet path") {

@@ -214,13 +214,13 @@ struct const_train_step_only {
 }  // namespace
 
 TEST_CASE("supernet concept: a type missing a member is rejected at compile time") {
-  static_assert(supernet<pcnas_test::synthetic_supernet>);
-  static_assert(supernet<complete_supernet>);
-  static_assert(!supernet<no_evaluate>);
+  static_assert(searchable_supernet<pcnas_test::synthetic_supernet>);
+  static_assert(searchable_supernet<complete_supernet>);
+  static_assert(!searchable_supernet<no_evaluate>);
   static_assert(!supernet_has_evaluate<no_evaluate>);
-  static_assert(!supernet<no_save>);
+  static_assert(!searchable_supernet<no_save>);
   static_assert(!supernet_has_save<no_save>);
-  static_assert(!supernet<const_train_step_only>);
+  static_assert(!searchable_supernet<const_train_step_only>);
   static_assert(!supernet_has_train_step<const_train_step_only>);
   static_assert(check_supernet<complete_supernet>());
   CHECK(true);

@@ -1,4 +1,4 @@
-// A tiny supernet that models pcnas::search::supernet without any tensors, so that the search
+// A tiny supernet that models pcnas::search::searchable_supernet without any tensors, so that the search
 // algorithms can be tested quickly and against a known answer.
 //
 // Each (layer, choice) has a hidden quality q in [0, 1] and a shared weight w, initially 0. A

@@ -117,8 +117,8 @@ struct recorder {
 }  // namespace
 
 TEST_CASE("thrust backend: the supernet and its trainer accept it") {
-  static_assert(search::supernet<nn::supernet_trainer<device, small>>);
-  static_assert(search::supernet<nn::supernet_trainer<device, presets::fmnist>>);
+  static_assert(search::searchable_supernet<nn::supernet_trainer<device, small>>);
+  static_assert(search::searchable_supernet<nn::supernet_trainer<device, presets::fmnist>>);
 }
 
 TEST_CASE("thrust backend: a supernet path computes what the naive backend computes") {

@@ -260,14 +260,15 @@ concept has_sgd = has_types<B> && requires(B& b, const sgd_desc& d, const tensor
   b.sgd_update(d, w, g, w);  // (desc, value, grad, momentum)
 };
 
-// The whole contract.
+// The whole contract. (Named tensor_backend, not backend: the backends themselves are classes
+// called `backend` in their own namespaces.)
 template <class B>
-concept backend = has_types<B> && has_memory<B> && has_conv2d<B> && has_pointwise<B> &&
-                  has_depthwise<B> && has_batch_norm<B> && has_elementwise<B> && has_pooling<B> &&
-                  has_linear<B> && has_cross_entropy<B> && has_sgd<B>;
+concept tensor_backend = has_types<B> && has_memory<B> && has_conv2d<B> && has_pointwise<B> &&
+                         has_depthwise<B> && has_batch_norm<B> && has_elementwise<B> && has_pooling<B> &&
+                         has_linear<B> && has_cross_entropy<B> && has_sgd<B>;
 
 // One readable error per missing part. Call as `static_assert(check_backend<B>());`; use the
-// `backend` concept where a yes/no answer is wanted.
+// `tensor_backend` concept where a yes/no answer is wanted.
 template <class B>
 consteval bool check_backend() {
   static_assert(has_types<B>,

@@ -66,7 +66,7 @@ template <search_method Method, class Supernet, class... Callbacks>
 typename Method::result run_search(const Method& method, Supernet& net, const cost::constraint& k,
                                    const checkpoint_options& checkpoint, Callbacks&&... callbacks) {
   static_assert(check_supernet<Supernet>());
-  if constexpr (!supernet<Supernet>) {
+  if constexpr (!searchable_supernet<Supernet>) {
     return {};
   } else {
     detail::check_same_shape(net, k);

@@ -43,10 +43,12 @@ concept supernet_has_load = requires(S& s, std::istream& in) { s.load(in); };
 //    deterministic for a given state, so that equal paths give equal numbers;
 //  - save(ostream&) const, load(istream&): the whole state, optimizer and data-stream position
 //    included, so that a resumed search continues exactly where it stopped.
+// (Named searchable_supernet: nn::supernet is a network class, and nn::supernet_trainer, the
+// network bound to its data, is what models this.)
 template <class S>
-concept supernet = supernet_has_num_layers<S> && supernet_has_num_choices<S> && supernet_has_train_step<S> &&
-                   supernet_has_recalibrate<S> && supernet_has_evaluate<S> && supernet_has_save<S> &&
-                   supernet_has_load<S>;
+concept searchable_supernet = supernet_has_num_layers<S> && supernet_has_num_choices<S> &&
+                              supernet_has_train_step<S> && supernet_has_recalibrate<S> &&
+                              supernet_has_evaluate<S> && supernet_has_save<S> && supernet_has_load<S>;
 
 // Every search calls this first: one readable error per missing member, instead of a
 // concept-satisfaction trace. Returns true so it can sit in a static_assert without adding a
