@@ -5,9 +5,14 @@
 // driver's. A new method is one header with a `search_method` type.
 #pragma once
 
+#include <chrono>
 #include <cstddef>
+#include <cstdio>
 #include <cstdint>
 #include <filesystem>
+#include <istream>
+#include <ostream>
+#include <span>
 #include <string>
 #include <string_view>
 #include <type_traits>
@@ -59,6 +64,60 @@ concept search_method = requires(const M& m, typename M::state& s, const typenam
   fields(r, s);
 };
 
+/// Where a search's time went in this process: the supernet's calls, timed as they pass through
+/// the driver, and the checkpoints written. Reported at the end in a "timing" event.
+struct time_split {
+  double training_s = 0.0, recalibration_s = 0.0, evaluation_s = 0.0, checkpoint_s = 0.0;
+  std::size_t steps = 0, recalibrations = 0, evaluations = 0, checkpoints = 0;
+
+  std::string describe() const {
+    const auto part = [](double s, std::size_t n, const char* what) {
+      char text[96];
+      std::snprintf(text, sizeof text, "%.1f s in %zu %s", s, n, what);
+      return std::string(text);
+    };
+    return part(training_s, steps, "training steps") + ", " + part(recalibration_s, recalibrations, "recalibrations") +
+           ", " + part(evaluation_s, evaluations, "evaluations") + ", " + part(checkpoint_s, checkpoints, "checkpoints");
+  }
+};
+
+namespace detail {
+
+// The supernet as a method sees it: the contract's calls forwarded, each one timed.
+template <class Net>
+class timed_supernet {
+ public:
+  timed_supernet(Net& net, time_split& t) : net_(net), t_(t) {}
+  auto num_layers() const { return net_.num_layers(); }
+  auto num_choices(std::size_t layer) const { return net_.num_choices(layer); }
+  auto train_step(std::span<const int> arch, double learning_rate) {
+    return timed(t_.training_s, t_.steps, [&] { return net_.train_step(arch, learning_rate); });
+  }
+  void recalibrate(std::span<const int> arch) {
+    timed(t_.recalibration_s, t_.recalibrations, [&] { net_.recalibrate(arch); return 0; });
+  }
+  auto evaluate(std::span<const int> arch) {
+    return timed(t_.evaluation_s, t_.evaluations, [&] { return net_.evaluate(arch); });
+  }
+  void save(std::ostream& out) const { net_.save(out); }
+  void load(std::istream& in) { net_.load(in); }
+
+ private:
+  template <class F>
+  static auto timed(double& seconds, std::size_t& count, F&& f) {
+    const auto t0 = std::chrono::steady_clock::now();
+    auto r = f();
+    seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    ++count;
+    return r;
+  }
+
+  Net& net_;
+  time_split& t_;
+};
+
+}  // namespace detail
+
 /// Runs `method` on `net` under `k`, or continues it from `checkpoint.path` when that exists and
 /// `checkpoint.resume` is set. Callbacks as in callbacks.hpp; a callback that throws stops the
 /// search with the last checkpoint intact.
@@ -73,6 +132,8 @@ typename Method::result run_search(const Method& method, Supernet& net, const co
     callback_set<std::remove_reference_t<Callbacks>...> cb(callbacks...);
     const std::uint64_t fingerprint = method.fingerprint(k);
     const std::string path = checkpoint.path.string();
+    time_split time;
+    detail::timed_supernet<Supernet> timed(net, time);
 
     typename Method::state state = method.initial_state(k);
     bool resumed = false;
@@ -90,22 +151,27 @@ typename Method::result run_search(const Method& method, Supernet& net, const co
 
     const auto save = [&] {
       if (checkpoint.path.empty()) return;
+      const auto t0 = std::chrono::steady_clock::now();
       checkpoint_writer w;
       w.str(Method::kind);
       w.u64(fingerprint);
       io::write_fields(w, state);
       save_supernet(net, w);
       write_checkpoint(checkpoint.path, w);
+      time.checkpoint_s += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      ++time.checkpoints;
       cb.event("checkpoint", "wrote " + path + " " + method.position(state));
     };
 
     while (!method.done(state, k)) {
-      const unit u = method.advance(net, k, state, cb);
+      const unit u = method.advance(timed, k, state, cb);
       const std::size_t steps = method.training_steps(state);
       if (u == unit::milestone ||
           (u == unit::training_step && checkpoint.every_steps != 0 && steps % checkpoint.every_steps == 0))
         save();
     }
+    cb.event("timing", std::string(Method::title) + (resumed ? " (this run, since the resume): " : ": ") +
+                           time.describe());
     return method.finish(k, state, resumed, cb);
   }
 }
