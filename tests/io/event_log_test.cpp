@@ -69,7 +69,7 @@ TEST_CASE("event log: every pool update with potentials and predicted costs, ste
     auto other = problem.supernet();
     (void)search::pc_nas_search(other, k, {.total_steps = 50, .seed = 4}, log);
   }
-  CHECK(read_lines(file).size() == lines.size() + 4 + 2);
+  CHECK(read_lines(file).size() == lines.size() + 4 + 3);  // 4 pool steps; start, timing, done
   CHECK_THROWS_WITH_AS(io::event_log(dir / "no/such/dir.jsonl"), doctest::Contains("cannot open the event log"),
                        std::runtime_error);
 }

@@ -26,13 +26,25 @@
 
 namespace pcnas::io {
 
+/// Every error about a file the library reads or writes: the message starts with the path, and
+/// path() gives it alone. (io::format_error, for a file whose content is refused, is one.)
+class file_error : public std::runtime_error {
+ public:
+  file_error(std::string path, const std::string& what)
+      : std::runtime_error(path.empty() ? what : path + ": " + what), path_(std::move(path)) {}
+  const std::string& path() const noexcept { return path_; }
+
+ private:
+  std::string path_;
+};
+
 namespace detail {
-inline std::runtime_error file_error(const std::filesystem::path& path, const std::string& what) {
-  return std::runtime_error(path.string() + ": " + what);
+inline file_error file_failure(const std::filesystem::path& path, const std::string& what) {
+  return file_error(path.string(), what);
 }
 }  // namespace detail
 
-// Throws std::runtime_error naming the path and the failing call; the target is untouched
+// Throws io::file_error naming the path and the failing call; the target is untouched
 // unless the rename succeeded. The temporary is removed on failure.
 inline void write_file_atomically(const std::filesystem::path& path, std::string_view bytes) {
   const std::filesystem::path dir = path.has_parent_path() ? path.parent_path() : std::filesystem::path(".");
@@ -47,12 +59,12 @@ inline void write_file_atomically(const std::filesystem::path& path, std::string
 
 #if PCNAS_IO_POSIX
   const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) throw detail::file_error(tmp, std::string("cannot create: ") + std::strerror(errno));
+  if (fd < 0) throw detail::file_failure(tmp, std::string("cannot create: ") + std::strerror(errno));
   auto fail = [&](const char* what) {
     const int err = errno;
     ::close(fd);
     ::unlink(tmp.c_str());
-    return detail::file_error(tmp, std::string(what) + ": " + std::strerror(err));
+    return detail::file_failure(tmp, std::string(what) + ": " + std::strerror(err));
   };
   std::size_t done = 0;
   while (done < bytes.size()) {
@@ -69,12 +81,12 @@ inline void write_file_atomically(const std::filesystem::path& path, std::string
   if (::close(fd) != 0) {
     const int err = errno;
     ::unlink(tmp.c_str());
-    throw detail::file_error(tmp, std::string("close failed: ") + std::strerror(err));
+    throw detail::file_failure(tmp, std::string("close failed: ") + std::strerror(err));
   }
   if (::rename(tmp.c_str(), path.c_str()) != 0) {
     const int err = errno;
     ::unlink(tmp.c_str());
-    throw detail::file_error(path, std::string("rename failed: ") + std::strerror(err));
+    throw detail::file_failure(path, std::string("rename failed: ") + std::strerror(err));
   }
   // Make the rename itself durable. A directory that cannot be opened (some file systems)
   // only loses that last guarantee, so it is not an error.
@@ -86,20 +98,20 @@ inline void write_file_atomically(const std::filesystem::path& path, std::string
 #else
   {
     std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    if (!out) throw detail::file_error(tmp, "cannot create");
+    if (!out) throw detail::file_failure(tmp, "cannot create");
     out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
     out.flush();
     if (!out) {
       out.close();
       std::filesystem::remove(tmp);
-      throw detail::file_error(tmp, "write failed");
+      throw detail::file_failure(tmp, "write failed");
     }
   }
   std::error_code ec;
   std::filesystem::rename(tmp, path, ec);
   if (ec) {
     std::filesystem::remove(tmp);
-    throw detail::file_error(path, "rename failed: " + ec.message());
+    throw detail::file_failure(path, "rename failed: " + ec.message());
   }
   (void)dir;
 #endif
@@ -111,21 +123,21 @@ inline void write_file_atomically(const std::filesystem::path& path, std::string
 inline std::string read_file(const std::filesystem::path& path) {
   std::error_code ec;
   const auto status = std::filesystem::status(path, ec);
-  if (std::filesystem::is_directory(status)) throw detail::file_error(path, "is a directory, not a file");
+  if (std::filesystem::is_directory(status)) throw detail::file_failure(path, "is a directory, not a file");
   errno = 0;
   std::ifstream in(path, std::ios::binary);
   if (!in) {
     const int err = errno;
-    throw detail::file_error(path, std::string("cannot open for reading") +
+    throw detail::file_failure(path, std::string("cannot open for reading") +
                                        (err != 0 ? std::string(": ") + std::strerror(err) : std::string()));
   }
   std::string bytes;
   try {
     bytes.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
   } catch (const std::ios_base::failure& e) {
-    throw detail::file_error(path, std::string("read failed: ") + e.what());
+    throw detail::file_failure(path, std::string("read failed: ") + e.what());
   }
-  if (in.bad()) throw detail::file_error(path, "read failed");
+  if (in.bad()) throw detail::file_failure(path, "read failed");
   return bytes;
 }
 

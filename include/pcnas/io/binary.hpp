@@ -35,16 +35,11 @@
 
 namespace pcnas::io {
 
-/// A file or byte string that is truncated, damaged, foreign or of another version. `source()`
-/// is the path it came from (or what it was, for bytes that have none).
-class format_error : public std::runtime_error {
+/// A file or byte string that is truncated, damaged, foreign or of another version. path() is
+/// where it came from (empty for bytes that have none).
+class format_error : public file_error {
  public:
-  format_error(std::string source, const std::string& what)
-      : std::runtime_error(source.empty() ? what : source + ": " + what), source_(std::move(source)) {}
-  const std::string& source() const noexcept { return source_; }
-
- private:
-  std::string source_;
+  using file_error::file_error;
 };
 
 inline constexpr std::size_t frame_header_size = 32;
