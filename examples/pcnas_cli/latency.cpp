@@ -175,7 +175,7 @@ int check_model(latency_options o) {
 
   nlohmann::json result = check_json(c);
   result.update({{"space", std::string(S::name)}, {"model", what}, {"batch", o.batch}, {"threads", b.threads()},
-                 {"backend", b.name()}, {"device", pcnas::nn::host_cpu_name()}, {"repeats", o.repeats},
+                 {"backend", b.name()}, {"device", pcnas::nn::device_name(b)}, {"repeats", o.repeats},
                  {"warmup", o.warmup}, {"seed", o.seed}, {"measurement", run.to_json()},
                  {"excluded_calibration_architectures", rec.architectures.size()}});
   if (rec.uncalibrated) result["calibration"] = rec.description;

@@ -122,6 +122,42 @@ TEST_CASE("a given device name is recorded instead of the host CPU's") {
   CHECK(!nn::host_cpu_name().empty());
 }
 
+// The Eigen backend with a device clock of its own, as a GPU backend has: every measurement is
+// one start_timer / elapsed_ms pair, and the clock says 0.25 ms each time.
+struct clocked : fast {
+  clocked() : fast({.threads = 1}) {}
+  struct token {
+    int id;
+  };
+  int started = 0, read = 0;
+  token start_timer() { return {started++}; }
+  double elapsed_ms(token t) {
+    CHECK(t.id == read);  // read in the order started: one timer at a time
+    ++read;
+    return 0.25;
+  }
+  std::string device_description() const { return "clocked test device"; }
+};
+static_assert(backend::has_device_timer<clocked> && backend::has_device_description<clocked>);
+static_assert(!backend::has_device_timer<fast> && !backend::has_device_description<fast>);
+
+TEST_CASE("a backend's own clock times the table and its device name is recorded") {
+  clocked b;
+  nn::supernet<clocked, micro> net(b, {.seed = 0});
+  nn::context<clocked> ctx(b);
+  const auto archs = nn::sample_architectures<micro>(3, 1);
+  const auto profile = nn::profile_latency(b, net, ctx, std::span<const space::architecture<micro>>(archs), quick());
+  std::size_t entries = 2 + archs.size();
+  for (auto c : micro::num_choices) entries += c;
+  CHECK(b.started == static_cast<int>(entries) * (quick().warmup + quick().repeats));
+  CHECK(b.read == b.started);
+  CHECK(profile.table.provenance.device == "clocked test device");
+  CHECK(profile.table.model.fixed == doctest::Approx(0.5));  // stem + head
+  for (const auto& row : profile.table.model.per_layer)
+    for (double t : row) CHECK(t == 0.25);
+  for (double t : profile.end_to_end) CHECK(t == 0.25);
+}
+
 TEST_CASE("a profiled table saves and loads unchanged, and is refused for another space") {
   fast b({.threads = 1});
   nn::supernet<fast, micro> net(b, {.seed = 0});

@@ -318,6 +318,27 @@ consteval bool check_backend() {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Optional: the device's own clock and name, for latency tables.
+// ---------------------------------------------------------------------------------------------
+
+// `b.start_timer()` marks now in the backend's work queue and returns a token;
+// `b.elapsed_ms(token)` waits for the work queued since and returns its duration in
+// milliseconds as the device measured it (CUDA events on CUDA). A latency profile then times
+// the device, not the host around synchronize(), and does not retry a measurement because the
+// waiting host thread slept. One timer at a time per backend object.
+template <class B>
+concept has_device_timer = requires(B& b) {
+  { b.elapsed_ms(b.start_timer()) } -> std::convertible_to<double>;
+};
+
+// `b.device_description()`: the device a latency table was measured on, for its provenance
+// (a GPU's name, driver and clocks). Without it the host CPU's name is recorded.
+template <class B>
+concept has_device_description = requires(const B& b) {
+  { b.device_description() } -> std::convertible_to<std::string>;
+};
+
+// ---------------------------------------------------------------------------------------------
 // Optional fused fast paths, found by requires-expressions. Each has the meaning of the
 // unfused sequence written beside it, and the modules fall back to that sequence.
 // ---------------------------------------------------------------------------------------------

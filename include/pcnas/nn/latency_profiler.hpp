@@ -61,9 +61,9 @@ struct latency_progress {
 // way. Such a measurement is taken again, up to `retries` times (and while the retries do not
 // outnumber the measurements kept, plus one round); if none is clean the last one is kept and
 // counted in latency_progress::disturbed, so that a caller can tell a table
-// measured on a busy machine. Where getrusage is missing nothing is retried; a backend whose
-// synchronize() sleeps (a GPU waiting on an event) switches out by design and wants
-// `retries = 0`.
+// measured on a busy machine. Where getrusage is missing nothing is retried. A backend with a
+// timer of its own (backend::has_device_timer: CUDA events) is timed by it instead, and never
+// retried: its host thread sleeps while it waits, by design.
 //
 // The default batch is 32, a serving batch at which one op of the Fashion-MNIST spaces runs for
 // a millisecond or more on two cores: far above the clock's resolution and the cost of waking
@@ -75,8 +75,8 @@ struct latency_profile_options {
   int warmup = 3;    // untimed rounds first
   int repeats = 21;  // timed rounds (odd, so that the median is one measurement)
   int retries = 3;   // new tries of a disturbed measurement
-  // Recorded in the provenance; empty: the host CPU's model name, from /proc/cpuinfo. A GPU
-  // backend should name its device here.
+  // Recorded in the provenance; empty: the backend's device_description() when it has one,
+  // else the host CPU's model name, from /proc/cpuinfo.
   std::string device;
   std::uint64_t seed = 0;  // of the synthetic input values
   // Called after each round; the last call has the totals of the measurement.
@@ -96,6 +96,16 @@ inline std::string host_cpu_name() {
     return line.substr(first, line.find_last_not_of(" \t\r") + 1 - first);
   }
   return "unknown";
+}
+
+// The device a backend computes on: its device_description() when it has one (a GPU's name,
+// driver and clocks), else the host CPU's name.
+template <class B>
+std::string device_name(const B& b) {
+  if constexpr (backend::has_device_description<B>)
+    return std::string(b.device_description());
+  else
+    return host_cpu_name();
 }
 
 // Now, in UTC, as ISO 8601 ("2025-01-31T12:00:00Z").
@@ -184,26 +194,38 @@ std::pair<std::vector<double>, latency_progress> timed_rounds(B& b, std::size_t 
   for (; p.rounds > p.round; ++p.round) {
     const bool timed = p.round >= static_cast<std::size_t>(o.warmup);
     for (std::size_t i = 0; i < count; ++i) {
-      for (int attempt = 0;; ++attempt) {
-        const long switches = context_switches();
+      if constexpr (backend::has_device_timer<B>) {
+        // The device's clock: what the host thread did meanwhile does not enter the time.
         b.synchronize();
-        const auto t0 = std::chrono::steady_clock::now();
+        const auto token = b.start_timer();
         run(i);
-        b.synchronize();
-        const auto t1 = std::chrono::steady_clock::now();
-        if (!timed) break;
-        const bool disturbed = context_switches() != switches;
-        // Under sustained load a retry is rarely clean and only multiplies the time: retries
-        // stop once they outnumber the measurements kept plus one round.
-        const bool may_retry = attempt < o.retries && p.retried < p.measurements + count;
-        if (disturbed && may_retry) {
-          ++p.retried;
-          continue;
+        const double ms = static_cast<double>(b.elapsed_ms(token));
+        if (timed) {
+          ++p.measurements;
+          samples[i].push_back(ms);
         }
-        p.disturbed += disturbed ? 1 : 0;
-        ++p.measurements;
-        samples[i].push_back(std::chrono::duration<double, std::milli>(t1 - t0).count());
-        break;
+      } else {
+        for (int attempt = 0;; ++attempt) {
+          const long switches = context_switches();
+          b.synchronize();
+          const auto t0 = std::chrono::steady_clock::now();
+          run(i);
+          b.synchronize();
+          const auto t1 = std::chrono::steady_clock::now();
+          if (!timed) break;
+          const bool disturbed = context_switches() != switches;
+          // Under sustained load a retry is rarely clean and only multiplies the time: retries
+          // stop once they outnumber the measurements kept plus one round.
+          const bool may_retry = attempt < o.retries && p.retried < p.measurements + count;
+          if (disturbed && may_retry) {
+            ++p.retried;
+            continue;
+          }
+          p.disturbed += disturbed ? 1 : 0;
+          ++p.measurements;
+          samples[i].push_back(std::chrono::duration<double, std::milli>(t1 - t0).count());
+          break;
+        }
       }
     }
     if (o.progress) {
@@ -283,7 +305,7 @@ latency_profile profile_latency(B& b, supernet<B, Space>& net, context<B>& ctx,
   table.model.fixed = times[0] + times[head_at];
   table.model.per_layer.resize(Space::num_layers);
   for (std::size_t k = 0; k < entries.size(); ++k) table.model.per_layer[entries[k].layer].push_back(times[k + 1]);
-  table.provenance = {.device = o.device.empty() ? host_cpu_name() : o.device,
+  table.provenance = {.device = !o.device.empty() ? o.device : device_name(b),
                       .backend = std::string(b.name()),
                       .batch = o.batch,
                       .threads = backend_threads(b),

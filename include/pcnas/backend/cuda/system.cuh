@@ -26,7 +26,11 @@ class device_system {
     try {
       PCNAS_CUDA_CHECK(cublasCreate(&blas_));
       PCNAS_CUDA_CHECK(cublasSetStream(blas_, stream_));
+      PCNAS_CUDA_CHECK(cudaEventCreate(&timer_start_));
+      PCNAS_CUDA_CHECK(cudaEventCreate(&timer_stop_));
     } catch (...) {
+      if (timer_start_) cudaEventDestroy(timer_start_);
+      if (blas_) cublasDestroy(blas_);
       cudaStreamDestroy(stream_);
       throw;
     }
@@ -36,6 +40,8 @@ class device_system {
   ~device_system() {
     // Blocks of the caching allocator may still be read by queued work: wait before going.
     cudaStreamSynchronize(stream_);
+    cudaEventDestroy(timer_start_);
+    cudaEventDestroy(timer_stop_);
     cublasDestroy(blas_);
     cudaStreamDestroy(stream_);
   }
@@ -45,6 +51,36 @@ class device_system {
     PCNAS_CUDA_CHECK(cudaGetDeviceProperties(&p, device_));
     return std::string("thrust (float32, CUDA, ") + p.name + ", sm_" + std::to_string(p.major) +
            std::to_string(p.minor) + ")";
+  }
+
+  // For a latency table's provenance: the GPU, its compute capability, the driver and runtime,
+  // and the clocks it reports (the boost clock; what it runs at under load may be lower).
+  std::string device_description() const {
+    cudaDeviceProp p{};
+    PCNAS_CUDA_CHECK(cudaGetDeviceProperties(&p, device_));
+    int driver = 0, runtime = 0, sm_khz = 0, mem_khz = 0;
+    PCNAS_CUDA_CHECK(cudaDriverGetVersion(&driver));
+    PCNAS_CUDA_CHECK(cudaRuntimeGetVersion(&runtime));
+    PCNAS_CUDA_CHECK(cudaDeviceGetAttribute(&sm_khz, cudaDevAttrClockRate, device_));
+    PCNAS_CUDA_CHECK(cudaDeviceGetAttribute(&mem_khz, cudaDevAttrMemoryClockRate, device_));
+    const auto version = [](int v) { return std::to_string(v / 1000) + "." + std::to_string(v % 1000 / 10); };
+    return std::string(p.name) + " (sm_" + std::to_string(p.major) + std::to_string(p.minor) + ", driver " +
+           version(driver) + ", runtime " + version(runtime) + ", SM clock " + std::to_string(sm_khz / 1000) +
+           " MHz, memory clock " + std::to_string(mem_khz / 1000) + " MHz)";
+  }
+
+  // The device's clock (the backend's has_device_timer): events on the stream around the work.
+  struct timer_token {};
+  timer_token start_timer() {
+    PCNAS_CUDA_CHECK(cudaEventRecord(timer_start_, stream_));
+    return {};
+  }
+  double elapsed_ms(timer_token) {
+    PCNAS_CUDA_CHECK(cudaEventRecord(timer_stop_, stream_));
+    PCNAS_CUDA_CHECK(cudaEventSynchronize(timer_stop_));
+    float ms = 0.0f;
+    PCNAS_CUDA_CHECK(cudaEventElapsedTime(&ms, timer_start_, timer_stop_));
+    return ms;
   }
 
   cudaStream_t stream() const noexcept { return stream_; }
@@ -84,6 +120,7 @@ class device_system {
   int device_ = 0;
   cudaStream_t stream_{};
   cublasHandle_t blas_{};
+  cudaEvent_t timer_start_{}, timer_stop_{};
 };
 
 }  // namespace pcnas::backend::thrust::detail

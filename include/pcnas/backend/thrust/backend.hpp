@@ -47,6 +47,12 @@ class backend {
   std::string name() const { return sys_.name(); }
 #if THRUST_DEVICE_SYSTEM != THRUST_DEVICE_SYSTEM_CUDA
   int threads() const noexcept { return sys_.threads(); }
+#else
+  // The optional latency members of the contract (backend/concept.hpp): the GPU's clock, name,
+  // driver and clocks.
+  std::string device_description() const { return sys_.device_description(); }
+  auto start_timer() { return sys_.start_timer(); }
+  double elapsed_ms(detail::device_system::timer_token t) { return sys_.elapsed_ms(t); }
 #endif
 
   // What the caching allocator has done: a repeated path shows no new device allocations.
