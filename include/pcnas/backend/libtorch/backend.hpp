@@ -123,30 +123,42 @@ class basic_backend {
     detail::oihw(dw, d.kernel, d.in.c, d.out_channels, op).copy_(std::get<1>(grads));
   }
 
-  // --- 1×1 convolution: GEMMs on [pixels, channels] ------------------------------------------
+  // --- 1×1 convolution ----------------------------------------------------------------------
+  // A 1×1 convolution over the [pixels, channels] matrix seen as one channels-last image of
+  // rows × 1 pixels, rather than at::mm: convolutions go to oneDNN on a CPU (cuDNN on a GPU),
+  // while at::mm's CPU speed is that of whatever BLAS LibTorch was linked with, and Debian's
+  // reference BLAS makes it 5 to 7 times slower here (docs/backends.md has the numbers).
   void pointwise_forward(const pointwise_desc& d, const tensor& x, const tensor& w, tensor& y) {
     const guard g;
     const char* op = "pointwise_forward";
-    auto out = detail::matrix(y, d.rows, d.out_channels, op);
-    at::mm_out(out, detail::matrix(x, d.rows, d.in_channels, op), detail::matrix(w, d.in_channels, d.out_channels, op));
+    detail::pixels(y, d.rows, d.out_channels, op)
+        .copy_(at::convolution(detail::pixels(x, d.rows, d.in_channels, op),
+                               detail::pointwise_oihw(w, d.in_channels, d.out_channels, op), c10::nullopt, {1, 1},
+                               {0, 0}, {1, 1}, false, {0, 0}, 1));
   }
   void pointwise_backward_data(const pointwise_desc& d, const tensor& dy, const tensor& w, tensor& dx,
                                bool accumulate) {
     const guard g;
     const char* op = "pointwise_backward_data";
-    auto out = detail::matrix(dx, d.rows, d.in_channels, op);
-    const auto g_out = detail::matrix(dy, d.rows, d.out_channels, op);
-    const auto wt = detail::matrix(w, d.in_channels, d.out_channels, op).t();
+    const auto grads = at::convolution_backward(
+        detail::pixels(dy, d.rows, d.out_channels, op),
+        at::empty({1, d.in_channels, d.rows, 1}, values().memory_format(at::MemoryFormat::ChannelsLast)),
+        detail::pointwise_oihw(w, d.in_channels, d.out_channels, op), c10::nullopt, {1, 1}, {0, 0}, {1, 1}, false,
+        {0, 0}, 1, {true, false, false});
+    auto out = detail::pixels(dx, d.rows, d.in_channels, op);
     if (accumulate)
-      out.addmm_(g_out, wt);
+      out.add_(std::get<0>(grads));
     else
-      at::mm_out(out, g_out, wt);
+      out.copy_(std::get<0>(grads));
   }
   void pointwise_backward_filter(const pointwise_desc& d, const tensor& x, const tensor& dy, tensor& dw) {
     const guard g;
     const char* op = "pointwise_backward_filter";
-    auto out = detail::matrix(dw, d.in_channels, d.out_channels, op);
-    at::mm_out(out, detail::matrix(x, d.rows, d.in_channels, op).t(), detail::matrix(dy, d.rows, d.out_channels, op));
+    const auto grads = at::convolution_backward(
+        detail::pixels(dy, d.rows, d.out_channels, op), detail::pixels(x, d.rows, d.in_channels, op),
+        at::empty({d.out_channels, d.in_channels, 1, 1}, values()), c10::nullopt, {1, 1}, {0, 0}, {1, 1}, false,
+        {0, 0}, 1, {false, true, false});
+    detail::pointwise_oihw(dw, d.in_channels, d.out_channels, op).copy_(std::get<1>(grads));
   }
 
   // --- depthwise convolution: a grouped convolution, one group per channel --------------------

@@ -38,6 +38,17 @@ inline at::Tensor nchw(const at::Tensor& t, const act_shape& s, const char* op) 
   return first(t, s.numel(), op).view({s.n, s.h, s.w, s.c}).permute({0, 3, 1, 2});
 }
 
+// A [rows, channels] matrix of pixels as one channels-last image of rows × 1 pixels, for the
+// 1×1 convolutions.
+inline at::Tensor pixels(const at::Tensor& t, index rows, index channels, const char* op) {
+  return first(t, rows * channels, op).view({1, rows, 1, channels}).permute({0, 3, 1, 2});
+}
+
+// 1×1 conv weights, [in][out], as ATen's [out][in][1][1].
+inline at::Tensor pointwise_oihw(const at::Tensor& w, index in, index out, const char* op) {
+  return first(w, in * out, op).view({in, out}).t().unsqueeze(2).unsqueeze(3);
+}
+
 // Dense conv weights, [kh][kw][in][out] (HWIO), as ATen's [out][in][kh][kw].
 inline at::Tensor oihw(const at::Tensor& w, index kernel, index in, index out, const char* op) {
   return first(w, kernel * kernel * in * out, op).view({kernel, kernel, in, out}).permute({3, 2, 0, 1});

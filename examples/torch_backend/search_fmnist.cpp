@@ -1,0 +1,133 @@
+// The same PC-NAS search on two backends: the fmnist_micro space on Fashion-MNIST, on the Eigen
+// backend and on the LibTorch backend, with the same seeds, data, budget and threads. Prints, per
+// seed and backend, the architecture found, its held-out accuracy (shared weights, what the search
+// ranked by), its test accuracy (shared weights, recalibrated) and the search's wall time; then
+// the medians and whether the backends differ by more than the seeds do.
+//
+// Usage: search_fmnist [steps=300] [seeds=3] [threads=2]
+#include <pcnas/backend/eigen.hpp>
+#include <pcnas/backend/libtorch.hpp>
+#include <pcnas/cost/analytic.hpp>
+#include <pcnas/cost/constraint.hpp>
+#include <pcnas/data/dataset.hpp>
+#include <pcnas/data/split.hpp>
+#include <pcnas/nn/supernet_trainer.hpp>
+#include <pcnas/search/pc_nas.hpp>
+#include <pcnas/space/presets.hpp>
+
+#include <ATen/Parallel.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <string>
+#include <vector>
+
+namespace {
+
+using space_t = pcnas::presets::fmnist_micro;
+
+struct outcome {
+  std::string arch;
+  double held_out = 0, test = 0, seconds = 0;
+};
+
+template <class B>
+outcome search_once(B& b, const pcnas::data::train_val& split, const pcnas::data::dataset& test,
+                    std::size_t steps, std::uint64_t seed) {
+  using namespace pcnas;
+  const auto start = std::chrono::steady_clock::now();
+  nn::supernet_trainer<B, space_t> net(b, split.train, split.val, {.validation_images = 1000, .seed = seed});
+  // The limit of examples/02_search_api.cpp: 60 % of the way from the cheapest to the dearest, in MACs.
+  const auto macs = cost::analytic_model<space_t>(cost::analytic_measure::macs);
+  const cost::constraint within(macs, {.limit = macs.min_total() + 0.6 * (macs.max_total() - macs.min_total())});
+  const auto result =
+      search::pc_nas_search(net, within, {.pool_size = 3, .completions = 2, .total_steps = steps, .seed = seed});
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  net.recalibrate(result.best_arch);
+  const double test_accuracy = net.evaluate_on(result.best_arch, test);
+  return {space::to_string<space_t>(space::arch_from_indices<space_t>(result.best_arch)), result.best_accuracy,
+          test_accuracy, seconds};
+}
+
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  const std::size_t n = v.size();
+  return n % 2 == 1 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+double mean(const std::vector<double>& v) {
+  double s = 0;
+  for (double x : v) s += x;
+  return s / static_cast<double>(v.size());
+}
+double stddev(const std::vector<double>& v) {
+  if (v.size() < 2) return 0.0;
+  const double m = mean(v);
+  double s = 0;
+  for (double x : v) s += (x - m) * (x - m);
+  return std::sqrt(s / static_cast<double>(v.size() - 1));
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  using namespace pcnas;
+  const std::size_t steps = argc > 1 ? std::strtoul(argv[1], nullptr, 10) : 300;
+  const std::size_t seeds = argc > 2 ? std::strtoul(argv[2], nullptr, 10) : 3;
+  const int threads = argc > 3 ? std::atoi(argv[3]) : 2;
+  if (steps == 0 || seeds == 0 || threads <= 0) {
+    std::fprintf(stderr, "usage: search_fmnist [steps > 0] [seeds > 0] [threads > 0]\n");
+    return 2;
+  }
+
+  // The training set minus 5,000 held-out images that the search ranks with; the test set only
+  // for the final report.
+  const auto split = data::split_train_val(data::load_fashion_mnist(data::split::train), 5000, /*seed=*/0);
+  const auto test = data::load_fashion_mnist(data::split::test);
+
+  backend::eigen::backend eigen({.threads = threads});
+  // ATen's CPU threads are a process-wide setting (by default, one per physical core).
+  at::set_num_threads(threads);
+  backend::libtorch::backend torch_cpu;
+  std::printf("fmnist_micro, %zu steps, %zu seeds\n  %s\n  %s\n\n", steps, seeds, eigen.name().c_str(),
+              torch_cpu.name().c_str());
+
+  std::vector<outcome> by_eigen, by_torch;
+  std::printf("%-8s %4s  %-40s %9s %9s %8s\n", "backend", "seed", "architecture", "held-out", "test", "seconds");
+  auto row = [](const char* name, std::uint64_t seed, const outcome& o) {
+    std::printf("%-8s %4llu  %-40s %8.2f%% %8.2f%% %8.1f\n", name, static_cast<unsigned long long>(seed),
+                o.arch.c_str(), 100 * o.held_out, 100 * o.test, o.seconds);
+    std::fflush(stdout);
+  };
+  for (std::uint64_t seed = 1; seed <= seeds; ++seed) {
+    by_eigen.push_back(search_once(eigen, split, test, steps, seed));
+    row("eigen", seed, by_eigen.back());
+    by_torch.push_back(search_once(torch_cpu, split, test, steps, seed));
+    row("libtorch", seed, by_torch.back());
+  }
+
+  auto column = [](const std::vector<outcome>& v, double outcome::*field) {
+    std::vector<double> out;
+    for (const auto& o : v) out.push_back(o.*field);
+    return out;
+  };
+  std::printf("\n%-8s %22s %22s %16s\n", "backend", "held-out mean (sd)", "test mean (sd)", "median seconds");
+  for (const auto& [name, v] : {std::pair{"eigen", &by_eigen}, std::pair{"libtorch", &by_torch}})
+    std::printf("%-8s %14.2f%% (%4.2f) %14.2f%% (%4.2f) %16.1f\n", name, 100 * mean(column(*v, &outcome::held_out)),
+                100 * stddev(column(*v, &outcome::held_out)), 100 * mean(column(*v, &outcome::test)),
+                100 * stddev(column(*v, &outcome::test)), median(column(*v, &outcome::seconds)));
+
+  // The backends round differently, so the same seed need not find the same architecture; what
+  // must hold is that the difference is no larger than what another seed does to one backend.
+  std::vector<double> differences;
+  for (std::size_t i = 0; i < seeds; ++i) differences.push_back(by_torch[i].test - by_eigen[i].test);
+  const double diff = mean(differences);
+  const double noise = std::max(stddev(column(by_eigen, &outcome::test)), stddev(column(by_torch, &outcome::test)));
+  std::printf("\ntest accuracy, libtorch - eigen: %+.2f points (mean over seeds); seed-to-seed sd: %.2f points: %s\n",
+              100 * diff, 100 * noise,
+              seeds < 2 ? "one seed, no estimate of the noise"
+              : std::abs(diff) <= 2 * noise ? "within noise (|difference| <= 2 sd)"
+                                            : "NOT within noise (|difference| > 2 sd)");
+}
