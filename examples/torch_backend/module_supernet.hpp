@@ -159,12 +159,16 @@ class module_supernet {
     for (auto* bn : norms) bn->options.momentum(0.1);
   }
 
-  double evaluate(std::span<const int> arch) {
+  double evaluate(std::span<const int> arch) { return evaluate_on(arch, *validation_, options_.validation_images); }
+
+  // Accuracy on up to max_images (0: all) of any data set, e.g. the test set for a final report;
+  // the search itself only ever calls evaluate().
+  double evaluate_on(std::span<const int> arch, const pcnas::data::dataset& ds, std::size_t max_images = 0) {
     check(arch);
     const torch::NoGradGuard no_grad;
     net_->eval();
-    pcnas::data::batcher it(*validation_, {.batch_size = options_.eval_batch_size, .mode = pcnas::data::batch_mode::eval});
-    const std::size_t total = std::min(options_.validation_images, validation_->count);
+    pcnas::data::batcher it(ds, {.batch_size = options_.eval_batch_size, .mode = pcnas::data::batch_mode::eval});
+    const std::size_t total = std::min(max_images == 0 ? ds.count : max_images, ds.count);
     std::int64_t correct = 0;
     for (std::size_t seen = 0; seen < total;) {
       const auto batch = it.next();

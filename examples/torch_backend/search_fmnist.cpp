@@ -1,10 +1,14 @@
-// The same PC-NAS search on two backends: the fmnist_micro space on Fashion-MNIST, on the Eigen
-// backend and on the LibTorch backend, with the same seeds, data, budget and threads. Prints, per
-// seed and backend, the architecture found, its held-out accuracy (shared weights, what the search
+// The same PC-NAS search three ways: the fmnist_micro space on Fashion-MNIST through pcnas's
+// supernet on the Eigen backend and on the LibTorch backend, and through a supernet written in
+// torch::nn (module_supernet.hpp), with the same seeds, data, budget and threads. Prints, per
+// seed and route, the architecture found, its held-out accuracy (shared weights, what the search
 // ranked by), its test accuracy (shared weights, recalibrated) and the search's wall time; then
-// the medians and whether the backends differ by more than the seeds do.
+// the medians, and whether the two backends differ by more than the seeds do. The torch::nn
+// supernet has its own initialisation, so it is compared on accuracy only loosely.
 //
-// Usage: search_fmnist [steps=300] [seeds=3] [threads=2]
+// Usage: search_fmnist [steps=300] [seeds=3] [threads=1]
+// (One thread by default: on a machine whose cores are busy with other work, OpenMP threads that
+// spin-wait between parallel regions make both backends several times slower, not faster.)
 #include <pcnas/backend/eigen.hpp>
 #include <pcnas/backend/libtorch.hpp>
 #include <pcnas/cost/analytic.hpp>
@@ -14,6 +18,8 @@
 #include <pcnas/nn/supernet_trainer.hpp>
 #include <pcnas/search/pc_nas.hpp>
 #include <pcnas/space/presets.hpp>
+
+#include "module_supernet.hpp"
 
 #include <ATen/Parallel.h>
 
@@ -34,12 +40,13 @@ struct outcome {
   double held_out = 0, test = 0, seconds = 0;
 };
 
-template <class B>
-outcome search_once(B& b, const pcnas::data::train_val& split, const pcnas::data::dataset& test,
-                    std::size_t steps, std::uint64_t seed) {
+// The search on any supernet: `make` builds it (inside the timed span, as building is part of
+// what each route costs).
+template <class Make>
+outcome search_once(Make make, const pcnas::data::dataset& test, std::size_t steps, std::uint64_t seed) {
   using namespace pcnas;
   const auto start = std::chrono::steady_clock::now();
-  nn::supernet_trainer<B, space_t> net(b, split.train, split.val, {.validation_images = 1000, .seed = seed});
+  auto net = make();
   // The limit of examples/02_search_api.cpp: 60 % of the way from the cheapest to the dearest, in MACs.
   const auto macs = cost::analytic_model<space_t>(cost::analytic_measure::macs);
   const cost::constraint within(macs, {.limit = macs.min_total() + 0.6 * (macs.max_total() - macs.min_total())});
@@ -76,7 +83,7 @@ int main(int argc, char** argv) {
   using namespace pcnas;
   const std::size_t steps = argc > 1 ? std::strtoul(argv[1], nullptr, 10) : 300;
   const std::size_t seeds = argc > 2 ? std::strtoul(argv[2], nullptr, 10) : 3;
-  const int threads = argc > 3 ? std::atoi(argv[3]) : 2;
+  const int threads = argc > 3 ? std::atoi(argv[3]) : 1;
   if (steps == 0 || seeds == 0 || threads <= 0) {
     std::fprintf(stderr, "usage: search_fmnist [steps > 0] [seeds > 0] [threads > 0]\n");
     return 2;
@@ -94,18 +101,28 @@ int main(int argc, char** argv) {
   std::printf("fmnist_micro, %zu steps, %zu seeds\n  %s\n  %s\n\n", steps, seeds, eigen.name().c_str(),
               torch_cpu.name().c_str());
 
-  std::vector<outcome> by_eigen, by_torch;
-  std::printf("%-8s %4s  %-40s %9s %9s %8s\n", "backend", "seed", "architecture", "held-out", "test", "seconds");
+  using pcnas_torch_example::module_supernet;
+  std::vector<outcome> by_eigen, by_torch, by_modules;
+  std::printf("%-9s %4s  %-40s %9s %9s %8s\n", "backend", "seed", "architecture", "held-out", "test", "seconds");
   auto row = [](const char* name, std::uint64_t seed, const outcome& o) {
-    std::printf("%-8s %4llu  %-40s %8.2f%% %8.2f%% %8.1f\n", name, static_cast<unsigned long long>(seed),
+    std::printf("%-9s %4llu  %-40s %8.2f%% %8.2f%% %8.1f\n", name, static_cast<unsigned long long>(seed),
                 o.arch.c_str(), 100 * o.held_out, 100 * o.test, o.seconds);
     std::fflush(stdout);
   };
   for (std::uint64_t seed = 1; seed <= seeds; ++seed) {
-    by_eigen.push_back(search_once(eigen, split, test, steps, seed));
+    const nn::trainer_options trainer{.validation_images = 1000, .seed = seed};
+    by_eigen.push_back(search_once(
+        [&] { return nn::supernet_trainer<backend::eigen::backend, space_t>(eigen, split.train, split.val, trainer); },
+        test, steps, seed));
     row("eigen", seed, by_eigen.back());
-    by_torch.push_back(search_once(torch_cpu, split, test, steps, seed));
+    by_torch.push_back(search_once(
+        [&] { return nn::supernet_trainer<backend::libtorch::backend, space_t>(torch_cpu, split.train, split.val, trainer); },
+        test, steps, seed));
     row("libtorch", seed, by_torch.back());
+    by_modules.push_back(search_once(
+        [&] { return module_supernet<space_t>(split.train, split.val, {.validation_images = 1000, .seed = seed}); },
+        test, steps, seed));
+    row("torch::nn", seed, by_modules.back());
   }
 
   auto column = [](const std::vector<outcome>& v, double outcome::*field) {
@@ -113,9 +130,9 @@ int main(int argc, char** argv) {
     for (const auto& o : v) out.push_back(o.*field);
     return out;
   };
-  std::printf("\n%-8s %22s %22s %16s\n", "backend", "held-out mean (sd)", "test mean (sd)", "median seconds");
-  for (const auto& [name, v] : {std::pair{"eigen", &by_eigen}, std::pair{"libtorch", &by_torch}})
-    std::printf("%-8s %14.2f%% (%4.2f) %14.2f%% (%4.2f) %16.1f\n", name, 100 * mean(column(*v, &outcome::held_out)),
+  std::printf("\n%-9s %22s %22s %16s\n", "backend", "held-out mean (sd)", "test mean (sd)", "median seconds");
+  for (const auto& [name, v] : {std::pair{"eigen", &by_eigen}, std::pair{"libtorch", &by_torch}, std::pair{"torch::nn", &by_modules}})
+    std::printf("%-9s %14.2f%% (%4.2f) %14.2f%% (%4.2f) %16.1f\n", name, 100 * mean(column(*v, &outcome::held_out)),
                 100 * stddev(column(*v, &outcome::held_out)), 100 * mean(column(*v, &outcome::test)),
                 100 * stddev(column(*v, &outcome::test)), median(column(*v, &outcome::seconds)));
 

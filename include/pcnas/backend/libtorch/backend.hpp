@@ -124,8 +124,8 @@ class basic_backend {
   }
 
   // --- 1×1 convolution ----------------------------------------------------------------------
-  // A 1×1 convolution over the [pixels, channels] matrix seen as one channels-last image of
-  // rows × 1 pixels, rather than at::mm: convolutions go to oneDNN on a CPU (cuDNN on a GPU),
+  // A 1×1 convolution over the [pixels, channels] matrix seen as channels-last images
+  // (detail::pixels), rather than at::mm: convolutions go to oneDNN on a CPU (cuDNN on a GPU),
   // while at::mm's CPU speed is that of whatever BLAS LibTorch was linked with, and Debian's
   // reference BLAS makes it 5 to 7 times slower here (docs/backends.md has the numbers).
   void pointwise_forward(const pointwise_desc& d, const tensor& x, const tensor& w, tensor& y) {
@@ -142,7 +142,7 @@ class basic_backend {
     const char* op = "pointwise_backward_data";
     const auto grads = at::convolution_backward(
         detail::pixels(dy, d.rows, d.out_channels, op),
-        at::empty({1, d.in_channels, d.rows, 1}, values().memory_format(at::MemoryFormat::ChannelsLast)),
+        at::empty_like(detail::pixels(dx, d.rows, d.in_channels, op)),
         detail::pointwise_oihw(w, d.in_channels, d.out_channels, op), c10::nullopt, {1, 1}, {0, 0}, {1, 1}, false,
         {0, 0}, 1, {true, false, false});
     auto out = detail::pixels(dx, d.rows, d.in_channels, op);

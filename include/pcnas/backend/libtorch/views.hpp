@@ -38,10 +38,18 @@ inline at::Tensor nchw(const at::Tensor& t, const act_shape& s, const char* op) 
   return first(t, s.numel(), op).view({s.n, s.h, s.w, s.c}).permute({0, 3, 1, 2});
 }
 
-// A [rows, channels] matrix of pixels as one channels-last image of rows × 1 pixels, for the
-// 1×1 convolutions.
+// A [rows, channels] matrix of pixels as a channels-last batch of images, for the 1×1
+// convolutions. Any split of the rows into N × H × 1 pixels gives the same 1×1 convolution; N is
+// made at least 16 where the rows allow, because ATen sends a 1×1 convolution of a smaller batch
+// on one thread to its im2col + BLAS path instead of oneDNN.
 inline at::Tensor pixels(const at::Tensor& t, index rows, index channels, const char* op) {
-  return first(t, rows * channels, op).view({1, rows, 1, channels}).permute({0, 3, 1, 2});
+  index batch = 1;
+  for (index d = 16; d <= 256 && d <= rows; ++d)
+    if (rows % d == 0) {
+      batch = d;
+      break;
+    }
+  return first(t, rows * channels, op).view({batch, rows / batch, 1, channels}).permute({0, 3, 1, 2});
 }
 
 // 1×1 conv weights, [in][out], as ATen's [out][in][1][1].
