@@ -46,7 +46,7 @@ class basic_backend {
   c10::Device device() const { return device_; }
   std::string name() const {
     return std::string("libtorch (") + (std::is_same_v<T, float> ? "float32" : "float64") + ", " + device_.str() +
-           (device_.is_cpu() ? ", " + std::to_string(at::get_num_threads()) + " threads" : std::string()) + ")";
+           (device_.is_cpu() ? ", " + threads(at::get_num_threads()) : std::string()) + ")";
   }
 
   // --- memory -----------------------------------------------------------------------------
@@ -354,6 +354,7 @@ class basic_backend {
   };
 
   at::TensorOptions values() const { return at::TensorOptions().dtype(dtype()).device(device_); }
+  static std::string threads(int n) { return std::to_string(n) + (n == 1 ? " thread" : " threads"); }
   static constexpr at::ScalarType dtype() { return std::is_same_v<T, float> ? at::kFloat : at::kDouble; }
 
   // A CPU tensor over host memory that the caller owns.
