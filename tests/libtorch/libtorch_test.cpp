@@ -6,6 +6,20 @@
 PCNAS_BACKEND_CONFORMANCE(pcnas::backend::libtorch::backend)
 PCNAS_BACKEND_CONFORMANCE(pcnas::backend::libtorch::basic_backend<double>)
 
+TEST_CASE("the LibTorch backend runs where it is asked to, or says why it cannot") {
+  const pcnas::backend::libtorch::options gpu{.device = c10::Device(c10::kCUDA, 0)};
+  if (at::hasCUDA()) {
+    pcnas::backend::libtorch::backend b(gpu);
+    CHECK(b.allocate(4).device().is_cuda());
+  } else {
+    CHECK_THROWS_WITH_AS(pcnas::backend::libtorch::backend{gpu}, doctest::Contains("without CUDA"), std::invalid_argument);
+  }
+  pcnas::backend::libtorch::backend cpu;
+  CHECK(cpu.allocate(4).device().is_cpu());
+  auto t = cpu.allocate(3);
+  CHECK_THROWS_AS(cpu.fill(4, 1.0f, t), std::out_of_range);  // a tensor smaller than the call needs
+}
+
 // ---------------------------------------------------------------------------------------------
 // The other route: a supernet written in torch::nn (examples/torch_backend/module_supernet.hpp),
 // searched by the generic PC-NAS.

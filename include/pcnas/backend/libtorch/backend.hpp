@@ -8,6 +8,7 @@
 #include <pcnas/backend/libtorch/views.hpp>
 
 #include <ATen/ATen.h>
+#include <ATen/Context.h>
 #include <ATen/Parallel.h>
 #include <ATen/core/LegacyTypeDispatch.h>
 #include <ATen/core/Reduction.h>
@@ -41,7 +42,12 @@ class basic_backend {
   using label_tensor = at::Tensor;  // 1-D, int64 (what ATen's losses index with), on device()
 
   basic_backend() = default;
-  explicit basic_backend(options o) : device_(o.device) {}
+  explicit basic_backend(options o) : device_(o.device) {
+    // Said here, once, rather than by the dispatcher at the first allocation.
+    if (device_.is_cuda() && !at::hasCUDA())
+      throw std::invalid_argument("pcnas LibTorch backend: device " + device_.str() +
+                                  " asked for, but this LibTorch was built without CUDA or sees no GPU");
+  }
 
   c10::Device device() const { return device_; }
   std::string name() const {
