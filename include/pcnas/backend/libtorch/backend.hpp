@@ -38,6 +38,7 @@ class basic_backend {
 
  public:
   using value_type = T;
+  // A copy of an at::Tensor shares its storage; the library only moves tensors, never copies.
   using tensor = at::Tensor;        // 1-D, value_type, on device()
   using label_tensor = at::Tensor;  // 1-D, int64 (what ATen's losses index with), on device()
 
