@@ -22,6 +22,16 @@ if(TARGET ZLIB::ZLIB AND TARGET nlohmann_json::nlohmann_json AND NOT TARGET pcna
   add_library(pcnas::io ALIAS pcnas_io)
 endif()
 
+# The LibTorch backend (pcnas::torch). Torch is not looked for here: its package is slow to find
+# and loud, so a consumer asks for it (find_package(pcnas COMPONENTS torch), or its own
+# find_package(Torch) before add_subdirectory), and the source tree looks for it when
+# PCNAS_WITH_TORCH is on. Whoever found it, its `torch` target is what this layer needs.
+if(TARGET torch AND NOT TARGET pcnas::torch)
+  add_library(pcnas_torch INTERFACE IMPORTED GLOBAL)
+  target_link_libraries(pcnas_torch INTERFACE pcnas::pcnas ${TORCH_LIBRARIES})
+  add_library(pcnas::torch ALIAS pcnas_torch)
+endif()
+
 # ---------------------------------------------------------------------------------------------
 # The Thrust backend (pcnas::thrust: OpenMP device system on the host) and its CUDA build
 # (pcnas::cuda: nvcc, cuBLAS). Thrust comes from the CUDA toolkit's CCCL when there is one,

@@ -23,6 +23,11 @@ if(TARGET pcnas::eigen)
   # The conformance kit, from the installed package, against a downstream backend.
   pcnas_installed_consumer(consumer_conformance --test-command my_backend_conformance)
 endif()
+if(TARGET pcnas::torch)
+  # The LibTorch backend from the installed package (component torch), through the kit. LibTorch
+  # is found where this build found it.
+  pcnas_installed_consumer(consumer_torch -DTorch_DIR=${Torch_DIR} --test-command libtorch_conformance)
+endif()
 pcnas_installed_consumer(consumer_bad_component)
 set_tests_properties(consumer_bad_component PROPERTIES
   PASS_REGULAR_EXPRESSION "pcnas has no component 'no_such_component'")

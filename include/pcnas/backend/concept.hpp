@@ -25,7 +25,7 @@ using index = std::ptrdiff_t;
 //   depthwise     weights [kh][kw][c]
 //   linear        weights [in][out], bias [out]
 //   batch norm    gamma, beta, running mean, running variance, saved statistics: [c] each
-//   labels        int32 class indices [batch]
+//   labels        int32 class indices [batch], as uploaded; stored on the device as the backend likes
 //
 // The library never touches elements on the host; it moves tensors only with upload() and
 // download(), in this order. A backend whose kernels want another layout repacks inside its
