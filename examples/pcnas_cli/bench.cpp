@@ -45,7 +45,7 @@ int bench(const bench_options& o) {
       b.synchronize();
       s.push_back(seconds_since(t0));
     }
-    return median(s);
+    return pcnas::cost::median(s);
   };
   const double train_s = time_it([&] { (void)trainer.train_step(arch, 0.01); });
   const double eval_s = time_it([&] { trainer.forward_only(arch, static_cast<std::size_t>(o.batch)); });

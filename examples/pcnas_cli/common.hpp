@@ -6,9 +6,11 @@
 #include "spaces.hpp"
 
 #include <pcnas/cost/analytic.hpp>
+#include <pcnas/cost/latency_table.hpp>
 #include <pcnas/data/dataset.hpp>
 #include <pcnas/data/split.hpp>
 #include <pcnas/io/atomic_file.hpp>
+#include <pcnas/json/fields.hpp>
 #include <pcnas/rng.hpp>
 #include <pcnas/space/arch.hpp>
 
@@ -67,16 +69,9 @@ inline fmnist_data load_fmnist(const std::string& dir, std::size_t val_count, st
 /// "smallest" / "largest" (by MACs, per layer), "random" or "random:SEED", or architecture text.
 template <class S>
 pcnas::space::architecture<S> parse_arch_arg(const std::string& text) {
+  if (text == "smallest") return pcnas::cost::extreme_architecture<S>(pcnas::cost::extreme::smallest);
+  if (text == "largest") return pcnas::cost::extreme_architecture<S>(pcnas::cost::extreme::largest);
   pcnas::space::architecture<S> arch{};
-  const bool smallest = text == "smallest", largest = text == "largest";
-  if (smallest || largest) {
-    for (std::size_t l = 0; l < S::num_layers; ++l)
-      for (std::size_t c = 1; c < S::num_choices[l]; ++c) {
-        const auto m = S::choice_costs[l][c].macs, best = S::choice_costs[l][static_cast<std::size_t>(arch[l])].macs;
-        if (smallest ? m < best : m > best) arch[l] = static_cast<int>(c);
-      }
-    return arch;
-  }
   if (text.rfind("random", 0) == 0) {
     // "random" or "random:SEED" exactly: "random:", "randomfoo" or "random:abc" are mistakes,
     // not seed 0.
@@ -132,19 +127,11 @@ inline cpu_backend make_backend(int threads) {
 }
 #endif
 
-inline void write_json(const std::filesystem::path& path, const nlohmann::json& j) {
-  pcnas::io::write_file_atomically(path, j.dump(2) + "\n");
-}
+using pcnas::io::save_json;
 
 inline double seconds_since(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
 
-inline double median(std::vector<double> v) {
-  if (v.empty()) return 0.0;
-  std::sort(v.begin(), v.end());
-  const std::size_t n = v.size();
-  return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
 
 }  // namespace pcnas_cli

@@ -116,7 +116,7 @@ int search(const search_options& o) {
 
   // 2. The data: the search holds 5,000 training images out to rank architectures.
   const auto data = load_fmnist(o.data, 5000, o.seed, "the search's held-out split");
-  if (!fs::exists(options_file)) write_json(options_file, options_now);
+  if (!fs::exists(options_file)) save_json(options_file, options_now);
 
   if (!have_table) {
     progress.message("profiling the latency table on " + b.name() + " ...");
@@ -171,7 +171,7 @@ int search(const search_options& o) {
     }
     search_json["method"] = o.method;
     search_json["seconds"] = seconds_since(t_search);
-    write_json(search_file, search_json);
+    save_json(search_file, search_json);
   }
   const auto arch = space::arch_from_indices<S>(found.best);
   const double search_seconds = search_json.value("seconds", seconds_since(t_search));

@@ -124,8 +124,8 @@ void report_search(const search_outcome<S>& r) {
       {"search_seconds", r.search_seconds}, {"retrain_seconds", r.retrained.seconds},
       {"total_seconds", r.total_seconds}, {"supernet_steps", r.budget.steps}, {"pool_size", r.budget.pool},
       {"completions", r.budget.completions}, {"backend", r.backend}, {"latency_table", r.table_file.string()}};
-  write_json(out / "result.json", result);
-  write_json(out / "arch.json", pcnas::io::arch_to_json<S>(r.arch));
+  save_json(out / "result.json", result);
+  save_json(out / "arch.json", pcnas::io::arch_to_json<S>(r.arch));
 
   std::printf("architecture:      %s\n", space::to_string<S>(r.arch).c_str());
   std::printf("latency:           %.3f ms predicted, %.3f ms measured (limit %.3f ms, batch %zu)\n", predicted_ms,

@@ -69,7 +69,7 @@ int train(const train_options& o) {
                                  {"train_images_per_s", r.images_per_s},
                                  {"macs", cost.macs},
                                  {"params", cost.params}};
-  if (!o.out.empty()) write_json(std::filesystem::path(o.out) / "result.json", result);
+  if (!o.out.empty()) save_json(std::filesystem::path(o.out) / "result.json", result);
   std::printf("%s: validation %.2f %%, test %.2f %% after %d epochs in %.0f s%s\n",
               pcnas::space::to_string<S>(arch).c_str(), 100 * r.val_accuracy, 100 * r.test_accuracy, o.epochs,
               r.seconds, o.out.empty() ? "" : (", written to " + o.out).c_str());

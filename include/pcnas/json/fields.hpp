@@ -99,4 +99,9 @@ inline nlohmann::json parse_json_file(const std::filesystem::path& path) {
   }
 }
 
+// A JSON document written atomically, pretty-printed.
+inline void save_json(const std::filesystem::path& path, const nlohmann::json& doc) {
+  write_file_atomically(path, doc.dump(2) + "\n");
+}
+
 }  // namespace pcnas::io

@@ -80,11 +80,6 @@ inline nlohmann::json to_json(const search::arch_search_result& r, const std::st
           {"resumed", r.resumed}};
 }
 
-// A JSON document written atomically, pretty-printed.
-inline void save_json(const std::filesystem::path& path, const nlohmann::json& doc) {
-  write_file_atomically(path, doc.dump(2) + "\n");
-}
-
 /// Records a final rescoring in a search's JSON: the search's own pick is kept as
 /// search_best_arch/search_best_accuracy, best_arch/best_accuracy become the rescored best, and
 /// final_rescoring lists every finalist. `name(arch)` gives an architecture's text.
