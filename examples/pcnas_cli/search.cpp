@@ -31,32 +31,12 @@ namespace {
 
 #ifdef PCNAS_CLI_WITH_EIGEN
 
-// The options that determine a search's result, as stored in DIR/options.json (final_images
-// only when given, so that directories written before the option existed still resume).
-nlohmann::json stored_options(const search_options& o, const pcnas::search::run_budget& budget) {
-  using pcnas::io::given_or_null;
-  nlohmann::json j = {{"space", o.space}, {"method", o.method}, {"budget", o.budget}, {"seed", o.seed},
-                      {"latency_ms", given_or_null(o.latency_ms > 0, o.latency_ms)},
-                      {"limit_fraction", given_or_null(o.latency_ms <= 0, o.limit_fraction)},
-                      {"steps", budget.steps}, {"pool", budget.pool}, {"completions", budget.completions},
-                      {"retrain_epochs", budget.retrain_epochs}, {"table", given_or_null(!o.table.empty(), o.table)},
-                      {"data", given_or_null(!o.data.empty(), o.data)}};
-  if (o.final_images > 0) j["final_images"] = o.final_images;
-  return j;
-}
-
 template <class S>
 int search(const search_options& o) {
   namespace fs = std::filesystem;
   using namespace pcnas;
   const auto t_start = std::chrono::steady_clock::now();
-  auto preset = search::find_run_budget(o.budget);
-  if (!preset) throw usage_error("--budget must be quick, medium or full, got '" + o.budget + "'");
-  search::run_budget budget = *preset;
-  if (o.steps) budget.steps = o.steps;
-  if (o.pool) budget.pool = o.pool;
-  if (o.completions) budget.completions = o.completions;
-  if (o.retrain_epochs >= 0) budget.retrain_epochs = o.retrain_epochs;
+  const search::run_budget budget = budget_of(o);
   if (!search_methods::contains(o.method))
     throw usage_error("--method must be " + search_methods::names() + ", got " + abbreviated(o.method));
   if (o.latency_ms < 0 || !std::isfinite(o.latency_ms)) throw usage_error("--latency-ms must be a finite positive number");

@@ -10,6 +10,7 @@
 #include <pcnas/cost/latency_table.hpp>
 #include <pcnas/json/arch.hpp>
 #include <pcnas/nn/train_architecture.hpp>
+#include <pcnas/json/run_options.hpp>
 #include <pcnas/search/budgets.hpp>
 
 #include <cstdio>
@@ -38,6 +39,32 @@ struct search_options {
   // Finalists rescored on this many held-out images before the final choice (0: not rescored).
   std::size_t final_images = 0;
 };
+
+/// The named budget with the options that override it.
+inline pcnas::search::run_budget budget_of(const search_options& o) {
+  auto preset = pcnas::search::find_run_budget(o.budget);
+  if (!preset) throw usage_error("--budget must be quick, medium or full, got '" + o.budget + "'");
+  pcnas::search::run_budget budget = *preset;
+  if (o.steps) budget.steps = o.steps;
+  if (o.pool) budget.pool = o.pool;
+  if (o.completions) budget.completions = o.completions;
+  if (o.retrain_epochs >= 0) budget.retrain_epochs = o.retrain_epochs;
+  return budget;
+}
+
+// The options that determine a search's result, as stored in DIR/options.json (final_images
+// only when given, so that directories written before the option existed still resume).
+inline nlohmann::json stored_options(const search_options& o, const pcnas::search::run_budget& budget) {
+  using pcnas::io::given_or_null;
+  nlohmann::json j = {{"space", o.space}, {"method", o.method}, {"budget", o.budget}, {"seed", o.seed},
+                      {"latency_ms", given_or_null(o.latency_ms > 0, o.latency_ms)},
+                      {"limit_fraction", given_or_null(o.latency_ms <= 0, o.limit_fraction)},
+                      {"steps", budget.steps}, {"pool", budget.pool}, {"completions", budget.completions},
+                      {"retrain_epochs", budget.retrain_epochs}, {"table", given_or_null(!o.table.empty(), o.table)},
+                      {"data", given_or_null(!o.data.empty(), o.data)}};
+  if (o.final_images > 0) j["final_images"] = o.final_images;
+  return j;
+}
 
 inline void add_search_options(CLI::App& cmd_ref, search_options& o) {
   auto* cmd = &cmd_ref;
