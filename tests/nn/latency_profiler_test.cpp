@@ -158,6 +158,33 @@ TEST_CASE("a backend's own clock times the table and its device name is recorded
   for (double t : profile.end_to_end) CHECK(t == 0.25);
 }
 
+// A network of the user's own that can only run a whole path: enough for end-to-end latencies,
+// not for a per-op table.
+struct path_only {
+  using space_type = micro;
+  nn::supernet<fast, micro>& inner;
+  int calls = 0;
+  nn::activation<fast> forward(nn::context<fast>& ctx, const nn::activation<fast>& x, std::span<const int> arch,
+                               nn::mode m) {
+    ++calls;
+    return inner.forward(ctx, x, arch, m);
+  }
+};
+static_assert(nn::path_network<path_only, fast> && !nn::layerwise_network<path_only, fast>);
+static_assert(nn::layerwise_network<nn::supernet<fast, micro>, fast>);
+
+TEST_CASE("any network that runs a path is measured end to end") {
+  fast b({.threads = 1});
+  nn::supernet<fast, micro> net(b, {.seed = 0});
+  nn::context<fast> ctx(b);
+  path_only mine{net};
+  const auto archs = nn::sample_architectures<micro>(2, 3);
+  const auto times = nn::measure_latencies(b, mine, ctx, std::span<const space::architecture<micro>>(archs), quick());
+  CHECK(times.size() == 2);
+  for (double t : times) CHECK((t > 0 && std::isfinite(t)));
+  CHECK(mine.calls == 2 * (quick().warmup + quick().repeats));
+}
+
 TEST_CASE("a profiled table saves and loads unchanged, and is refused for another space") {
   fast b({.threads = 1});
   nn::supernet<fast, micro> net(b, {.seed = 0});

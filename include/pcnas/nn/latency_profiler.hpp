@@ -242,6 +242,22 @@ std::pair<std::vector<double>, latency_progress> timed_rounds(B& b, std::size_t 
 
 }  // namespace detail
 
+// What the profiler needs from a network (nn::supernet models both; so can a user's own): its
+// space as `space_type`, and a forward pass in eval mode on a path, for end-to-end times...
+template <class N, class B>
+concept path_network = requires(N& n, context<B>& ctx, const activation<B>& x, std::span<const int> arch) {
+  typename N::space_type;
+  n.forward(ctx, x, arch, mode::eval);
+};
+
+// ...and, for a per-op table, the stem, one (layer, choice) and the head alone.
+template <class N, class B>
+concept layerwise_network = path_network<N, B> && requires(N& n, context<B>& ctx, const activation<B>& x) {
+  n.forward_stem(ctx, x, mode::eval);
+  n.forward_layer(ctx, x, std::size_t{}, std::size_t{}, mode::eval);
+  n.forward_head(ctx, x, mode::eval);
+};
+
 // A per-op table and end-to-end times measured in the same rounds.
 struct latency_profile {
   cost::latency_table table;       // per-op medians, not calibrated
@@ -255,8 +271,9 @@ struct latency_profile {
 // virtual machines with nothing else running); measured in the same rounds, the per-op sums
 // and the end-to-end times see the same drift, so that a calibration fitted on them corrects
 // how the sum of parts differs from the whole, not how the machine changed between two runs.
-template <class B, class Space>
-latency_profile profile_latency(B& b, supernet<B, Space>& net, context<B>& ctx,
+template <class B, class Net, class Space = typename Net::space_type>
+  requires layerwise_network<Net, B>
+latency_profile profile_latency(B& b, Net& net, context<B>& ctx,
                                 std::span<const space::architecture<Space>> archs,
                                 const latency_profile_options& o = {}) {
   detail::check_timing_options(o, "profile_latency");
@@ -319,16 +336,18 @@ latency_profile profile_latency(B& b, supernet<B, Space>& net, context<B>& ctx,
 }
 
 // The per-op table alone (profile_latency without architectures); not calibrated.
-template <class B, class Space>
-cost::latency_table profile_latency_table(B& b, supernet<B, Space>& net, context<B>& ctx,
+template <class B, class Net, class Space = typename Net::space_type>
+  requires layerwise_network<Net, B>
+cost::latency_table profile_latency_table(B& b, Net& net, context<B>& ctx,
                                           const latency_profile_options& o = {}) {
   return profile_latency(b, net, ctx, std::span<const space::architecture<Space>>{}, o).table;
 }
 
 // End-to-end latency of each architecture (stem, its layers, head, in eval mode), median
 // milliseconds with the same protocol as the table, the architectures interleaved in rounds.
-template <class B, class Space>
-std::vector<double> measure_latencies(B& b, supernet<B, Space>& net, context<B>& ctx,
+template <class B, class Net, class Space = typename Net::space_type>
+  requires path_network<Net, B>
+std::vector<double> measure_latencies(B& b, Net& net, context<B>& ctx,
                                       std::span<const space::architecture<Space>> archs,
                                       const latency_profile_options& o = {}) {
   detail::check_timing_options(o, "measure_latencies");
@@ -340,8 +359,9 @@ std::vector<double> measure_latencies(B& b, supernet<B, Space>& net, context<B>&
   }).first;
 }
 
-template <class B, class Space>
-double measure_latency(B& b, supernet<B, Space>& net, context<B>& ctx, const space::architecture<Space>& arch,
+template <class B, class Net, class Space = typename Net::space_type>
+  requires path_network<Net, B>
+double measure_latency(B& b, Net& net, context<B>& ctx, const space::architecture<Space>& arch,
                        const latency_profile_options& o = {}) {
   return measure_latencies(b, net, ctx, std::span<const space::architecture<Space>>(&arch, 1), o).front();
 }
@@ -503,8 +523,9 @@ struct calibrated_latency_table {
 // The per-op table and a calibration sample (drawn from `co.seed`) measured in the same rounds
 // (profile_latency), then calibrated: the way to build a table. Check the result on other
 // architectures (sample_architectures with `exclude` = the calibration sample).
-template <class B, class Space>
-calibrated_latency_table profile_calibrated_latency_table(B& b, supernet<B, Space>& net, context<B>& ctx,
+template <class B, class Net, class Space = typename Net::space_type>
+  requires layerwise_network<Net, B>
+calibrated_latency_table profile_calibrated_latency_table(B& b, Net& net, context<B>& ctx,
                                                           const latency_calibration_options& co = {},
                                                           const latency_profile_options& o = {}) {
   if (co.architectures < 3)
@@ -521,8 +542,9 @@ calibrated_latency_table profile_calibrated_latency_table(B& b, supernet<B, Spac
 // Calibrates a table measured earlier: measures a calibration sample end to end now (with the
 // table's batch) and fits on it. The machine's speed may have drifted since the table was
 // measured, and the fit then absorbs the drift; profile_calibrated_latency_table avoids that.
-template <class B, class Space>
-latency_calibration calibrate_latency_table(B& b, supernet<B, Space>& net, context<B>& ctx, cost::latency_table& table,
+template <class B, class Net, class Space = typename Net::space_type>
+  requires path_network<Net, B>
+latency_calibration calibrate_latency_table(B& b, Net& net, context<B>& ctx, cost::latency_table& table,
                                             const latency_calibration_options& co = {},
                                             latency_profile_options o = {}) {
   cost::check_same_space(table, space::space_name<Space>(), choice_name_table<Space>());
@@ -564,8 +586,9 @@ struct built_latency_table {
 // The per-op table, the calibration sample and the check sample all measured in the same
 // rounds (so that no drift of the machine's speed between two measurements can blur the fit or
 // the check), the calibration fitted on its sample and checked on the others.
-template <class B, class Space>
-built_latency_table build_latency_table(B& b, supernet<B, Space>& net, context<B>& ctx, const latency_build_options& bo,
+template <class B, class Net, class Space = typename Net::space_type>
+  requires layerwise_network<Net, B>
+built_latency_table build_latency_table(B& b, Net& net, context<B>& ctx, const latency_build_options& bo,
                                         const latency_profile_options& o = {}) {
   using arch = space::architecture<Space>;
   if (bo.calibrate != 0 && bo.calibrate < 3)
@@ -600,8 +623,9 @@ built_latency_table build_latency_table(B& b, supernet<B, Space>& net, context<B
 
 // A model (a table, calibrated or not, or a device-free one) checked against `archs` measured
 // end to end now; `uncalibrated`, when given, is checked on the same measurements.
-template <class B, class Space>
-latency_check check_latency_model(B& b, supernet<B, Space>& net, context<B>& ctx, const cost::additive_cost_model& model,
+template <class B, class Net, class Space = typename Net::space_type>
+  requires path_network<Net, B>
+latency_check check_latency_model(B& b, Net& net, context<B>& ctx, const cost::additive_cost_model& model,
                                   std::span<const space::architecture<Space>> archs, const latency_profile_options& o,
                                   const std::optional<cost::additive_cost_model>& uncalibrated = std::nullopt) {
   latency_check c;
