@@ -14,7 +14,7 @@ using matrix_map = Eigen::Map<row_matrix>;
 using const_matrix_map = Eigen::Map<const row_matrix>;
 
 // Rows per thread below which a second thread costs more than it saves.
-inline constexpr index gemm_min_rows = 256;
+inline constexpr index gemm_min_rows = kernel_policy::gemm_min_rows;
 
 // Our GEMMs are split over threads here, so Eigen's own OpenMP split must stay off: outside a
 // parallel region it would start its own team, whose busy-waiting on these tall, thin products
@@ -63,14 +63,14 @@ inline void pointwise_backward_filter(int threads, scratch& ws, const pointwise_
   const eigen_single_thread one;
   const index wsize = d.in_channels * d.out_channels;
   const int parts = parallel_for(threads, d.rows, gemm_min_rows, [&](index b, index e, int t) {
-    float* out = t == 0 ? dw : ws.get(t, 0, wsize);
+    float* out = t == 0 ? dw : ws.get(t, slot_dw, wsize);
     const const_matrix_map X(x + b * d.in_channels, e - b, d.in_channels);
     const const_matrix_map dY(dy + b * d.out_channels, e - b, d.out_channels);
     matrix_map P(out, d.in_channels, d.out_channels);
     P.noalias() = X.transpose() * dY;
   });
   for (int t = 1; t < parts; ++t) {
-    const float* p = ws.get(t, 0, wsize);
+    const float* p = ws.get(t, slot_dw, wsize);
     for (index i = 0; i < wsize; ++i) dw[i] += p[i];
   }
 }
