@@ -13,6 +13,8 @@
 
 #include <benchmark/benchmark.h>
 
+#include <cstdlib>
+
 namespace {
 
 using namespace pcnas;
@@ -87,12 +89,19 @@ void eval_batch(benchmark::State& state, B& b) {
       benchmark::Counter(2.0 * macs * static_cast<double>(batch) / 1e9, benchmark::Counter::kIsIterationInvariantRate);
 }
 
+// Two threads, or PCNAS_BENCH_THREADS (one thread measures the kernels without the barrier waits
+// that other load on the machine inflates).
+int bench_threads() {
+  const char* t = std::getenv("PCNAS_BENCH_THREADS");
+  return t != nullptr && std::atoi(t) > 0 ? std::atoi(t) : 2;
+}
+
 void BM_eigen_train(benchmark::State& state) {
-  backend::eigen::backend b({.threads = 2});
+  backend::eigen::backend b({.threads = bench_threads()});
   train_step(state, b);
 }
 void BM_eigen_eval(benchmark::State& state) {
-  backend::eigen::backend b({.threads = 2});
+  backend::eigen::backend b({.threads = bench_threads()});
   eval_batch(state, b);
 }
 void BM_naive_train(benchmark::State& state) {
