@@ -67,7 +67,7 @@ void train_step(benchmark::State& state, B& b) {
   for (int i = 0; i < 2; ++i) (void)t.train_step(arch, 0.01);
   for (auto _ : state) benchmark::DoNotOptimize(t.train_step(arch, 0.01));
   const double macs = static_cast<double>(cost::arch_cost<S>(arch).macs);
-  state.SetLabel(path_name(which));
+  state.SetLabel(std::string(path_name(which)) + ": " + space::to_string<S>(arch));
   state.counters["images/s"] = benchmark::Counter(static_cast<double>(batch), benchmark::Counter::kIsIterationInvariantRate);
   state.counters["GFLOP/s"] =
       benchmark::Counter(6.0 * macs * static_cast<double>(batch) / 1e9, benchmark::Counter::kIsIterationInvariantRate);
@@ -83,7 +83,7 @@ void eval_batch(benchmark::State& state, B& b) {
   t.forward_only(arch, batch);
   for (auto _ : state) t.forward_only(arch, batch);
   const double macs = static_cast<double>(cost::arch_cost<S>(arch).macs);
-  state.SetLabel(path_name(which));
+  state.SetLabel(std::string(path_name(which)) + ": " + space::to_string<S>(arch));
   state.counters["images/s"] = benchmark::Counter(static_cast<double>(batch), benchmark::Counter::kIsIterationInvariantRate);
   state.counters["GFLOP/s"] =
       benchmark::Counter(2.0 * macs * static_cast<double>(batch) / 1e9, benchmark::Counter::kIsIterationInvariantRate);
