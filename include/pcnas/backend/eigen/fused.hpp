@@ -103,7 +103,8 @@ void pw_forward_blocks(int threads, scratch& ws, index rows, index K, index N, c
         bn_apply_rows<bn_epilogue::relu6>(0, n, K, src, scale, shift, nullptr, blk);
         src = blk;
       }
-      matrix_map(z + r0 * N, n, N).noalias() = const_matrix_map(src, n, K) * W;
+      if (direct_gemm_fits(K, N)) direct_gemm(n, K, N, src, w, z + r0 * N);
+      else matrix_map(z + r0 * N, n, N).noalias() = const_matrix_map(src, n, K) * W;
       if (total != nullptr)
         chunked_moments(z, r0, r1, N, parts[static_cast<std::size_t>(t)], tmp,
                         dtmp.data() + static_cast<std::size_t>(t) * 2 * static_cast<std::size_t>(N));

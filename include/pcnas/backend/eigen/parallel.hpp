@@ -74,6 +74,18 @@ typedef float vfloat __attribute__((vector_size(lanes * sizeof(float))));
 [[gnu::always_inline]] inline vfloat vmin(vfloat a, vfloat b) noexcept { return a < b ? a : b; }
 [[gnu::always_inline]] inline vfloat vmax(vfloat a, vfloat b) noexcept { return a > b ? a : b; }
 
+// acc + a·b with one rounding where the target has a fused multiply-add (as Eigen's kernels
+// compute), else a multiply then an add.
+[[gnu::always_inline]] inline vfloat vfma(vfloat a, vfloat b, vfloat acc) noexcept {
+#if defined(__AVX512F__)
+  return _mm512_fmadd_ps(a, b, acc);
+#elif defined(__FMA__) && defined(__AVX__)
+  return _mm256_fmadd_ps(a, b, acc);
+#else
+  return a * b + acc;
+#endif
+}
+
 // x·scale + shift, rounded the same way wherever it is written. A batch norm's forward computes
 // relu6(x·scale + shift) and its backward recomputes x·scale + shift to know where the ReLU6
 // passed; the two must agree bit for bit (a disagreement at 0 or 6 gives a gradient that belongs

@@ -47,6 +47,13 @@ struct kernel_policy {
     return std::clamp<index>(bn_chunk_floats / std::max<index>(C, 1), bn_chunk_min, bn_chunk_max);
   }
 
+  // 1×1 convolutions (forward) with at most this many input channels run the direct kernel
+  // (gemm.hpp, direct_gemm_fits: no packing, which costs Eigen as much as the products when K is
+  // this small), with
+  // register blocks of `direct_gemm_rows` rows × `direct_gemm_vectors` vectors of outputs.
+  static constexpr index direct_gemm_max_k = 48;
+  static constexpr int direct_gemm_rows = 4, direct_gemm_vectors = 3;
+
   // --- register blocks --------------------------------------------------------------------------
   // Output columns that share each weight load in the depthwise kernels: 7 or 8 where they divide
   // the row (the fmnist rows are 28, 14 and 7 wide), else 4 (the remainder one at a time).
