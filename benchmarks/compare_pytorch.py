@@ -12,6 +12,13 @@ on CPU with torch 1.13); SGD uses the multi-tensor (foreach) update where torch 
 adds the machine's GEMM throughput (torch.mm, same threads) at the 1x1-convolution shapes of the
 path and at a large square size, to read the model's GFLOP/s against.
 
+Which BLAS torch loads matters as much as any of that: Debian's python3-torch is built against
+the generic libblas.so.3, which is the netlib reference implementation (a few GFLOP/s) unless an
+optimised one is installed; some of torch's CPU convolutions and its linear layers go through it.
+The result records torch's BLAS and warns when torch.mm is that slow; install Debian's
+libopenblas0-pthread (or put its libblas.so.3 first on LD_LIBRARY_PATH, with
+OPENBLAS_NUM_THREADS set to --threads) for the fastest PyTorch.
+
 Run it through the `compare_pytorch` wrapper beside it, which picks Debian's /usr/bin/python3
 (the interpreter that has python3-torch).
 """
@@ -346,6 +353,9 @@ def main() -> int:
     best_eval = max(layouts, key=lambda layout: per_layout[layout]["eval_images_per_s"])
     params = sum(p.numel() for p in build_model(arch).parameters())
     macs = arch_macs(arch)
+    blas = next((item.split("=", 1)[1] for item in torch.__config__.show().replace(",", " ").split()
+                 if item.startswith("BLAS_INFO=")), "unknown")
+    probe = measure_gemm([(512, 512, 512)], 3)[0]["gflops"]
     gemm = measure_gemm(gemm_shapes(arch, args.batch), args.repeats) if args.gemm else None
 
     result = {
@@ -371,6 +381,7 @@ def main() -> int:
         "train_gflops": 6.0 * macs * per_layout[best_train]["train_images_per_s"] / 1e9,
         "eval_gflops": 2.0 * macs * per_layout[best_eval]["eval_images_per_s"] / 1e9,
         "gemm": gemm,
+        "blas": {"info": blas, "mm_512_gflops": probe},
         "load_average_1min": {"before": load_before, "after": os.getloadavg()[0]},
         "cpu_count": os.cpu_count(),
     }
@@ -400,6 +411,10 @@ def main() -> int:
               f"{row['train_ms_per_batch']:16.2f}{row['eval_ms_per_batch']:15.2f}", file=table)
     print(f"{'pytorch GFLOP/s':22}{result['train_gflops']:14.1f}{result['eval_gflops']:14.1f}"
           f"   ({macs / 1e6:.1f} M multiply-adds per image, best layouts)", file=table)
+    print(f"torch BLAS: {blas}, torch.mm 512^3 at {probe:.1f} GFLOP/s", file=table)
+    if probe < 10:
+        print("WARNING: torch's BLAS is slow (the netlib reference libblas?): this is not the fastest PyTorch; "
+              "see the note at the top of compare_pytorch.py", file=table)
     if gemm:
         print("torch.mm GFLOP/s at the path's 1x1 shapes (rows x in -> out) and a square one:", file=table)
         for g in gemm:
