@@ -1,5 +1,6 @@
 // Training steps and evaluation batches of the standard fmnist paths (smallest, largest, a
-// fixed random one) on the Eigen backend, beside the naive user-style backend as the
+// fixed random one, and `mixed`: k3e6 k7e3 k3e3 k5e3 k3e3 k5e6 zero k5e6, expansions 3 and 6,
+// kernels 3/5/7 and a zero layer, the path furthest behind PyTorch when it was added) on the Eigen backend, beside the naive user-style backend as the
 // hand-written baseline (smallest path only: it is slow). Counters: images/s and GFLOP/s
 // (a training step counted as three forward passes).
 #include <pcnas/backend/eigen.hpp>
@@ -11,6 +12,8 @@
 #include "support/naive_backend.hpp"
 
 #include <benchmark/benchmark.h>
+
+#include <cstdlib>
 
 namespace {
 
@@ -42,6 +45,7 @@ space::architecture<S> path(int which) {
     }
     a[l] = static_cast<int>(pick);
   }
+  if (which == 3) return {1, 4, 0, 2, 0, 3, 6, 3};  // mixed
   if (which == 2) {  // the fixed random path
     rng r(2024);
     for (std::size_t l = 0; l < S::num_layers; ++l) a[l] = static_cast<int>(r.uniform_index(S::num_choices[l]));
@@ -49,7 +53,9 @@ space::architecture<S> path(int which) {
   return a;
 }
 
-const char* path_name(int which) { return which == 0 ? "smallest" : which == 1 ? "largest" : "random"; }
+const char* path_name(int which) {
+  return which == 0 ? "smallest" : which == 1 ? "largest" : which == 2 ? "random" : "mixed";
+}
 
 template <class B>
 void train_step(benchmark::State& state, B& b) {
@@ -61,7 +67,7 @@ void train_step(benchmark::State& state, B& b) {
   for (int i = 0; i < 2; ++i) (void)t.train_step(arch, 0.01);
   for (auto _ : state) benchmark::DoNotOptimize(t.train_step(arch, 0.01));
   const double macs = static_cast<double>(cost::arch_cost<S>(arch).macs);
-  state.SetLabel(path_name(which));
+  state.SetLabel(std::string(path_name(which)) + ": " + space::to_string<S>(arch));
   state.counters["images/s"] = benchmark::Counter(static_cast<double>(batch), benchmark::Counter::kIsIterationInvariantRate);
   state.counters["GFLOP/s"] =
       benchmark::Counter(6.0 * macs * static_cast<double>(batch) / 1e9, benchmark::Counter::kIsIterationInvariantRate);
@@ -77,18 +83,25 @@ void eval_batch(benchmark::State& state, B& b) {
   t.forward_only(arch, batch);
   for (auto _ : state) t.forward_only(arch, batch);
   const double macs = static_cast<double>(cost::arch_cost<S>(arch).macs);
-  state.SetLabel(path_name(which));
+  state.SetLabel(std::string(path_name(which)) + ": " + space::to_string<S>(arch));
   state.counters["images/s"] = benchmark::Counter(static_cast<double>(batch), benchmark::Counter::kIsIterationInvariantRate);
   state.counters["GFLOP/s"] =
       benchmark::Counter(2.0 * macs * static_cast<double>(batch) / 1e9, benchmark::Counter::kIsIterationInvariantRate);
 }
 
+// Two threads, or PCNAS_BENCH_THREADS (one thread measures the kernels without the barrier waits
+// that other load on the machine inflates).
+int bench_threads() {
+  const char* t = std::getenv("PCNAS_BENCH_THREADS");
+  return t != nullptr && std::atoi(t) > 0 ? std::atoi(t) : 2;
+}
+
 void BM_eigen_train(benchmark::State& state) {
-  backend::eigen::backend b({.threads = 2});
+  backend::eigen::backend b({.threads = bench_threads()});
   train_step(state, b);
 }
 void BM_eigen_eval(benchmark::State& state) {
-  backend::eigen::backend b({.threads = 2});
+  backend::eigen::backend b({.threads = bench_threads()});
   eval_batch(state, b);
 }
 void BM_naive_train(benchmark::State& state) {
@@ -98,8 +111,8 @@ void BM_naive_train(benchmark::State& state) {
 
 }  // namespace
 
-BENCHMARK(BM_eigen_train)->ArgsProduct({{0, 1, 2}, {128}})->Unit(benchmark::kMillisecond)->UseRealTime();
-BENCHMARK(BM_eigen_eval)->ArgsProduct({{0, 1, 2}, {128}})->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(BM_eigen_train)->ArgsProduct({{0, 1, 2, 3}, {128}})->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(BM_eigen_eval)->ArgsProduct({{0, 1, 2, 3}, {128}})->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(BM_naive_train)->Args({0, 128})->Unit(benchmark::kMillisecond)->UseRealTime()->Iterations(3);
 
 BENCHMARK_MAIN();

@@ -2,8 +2,22 @@
 """PyTorch baseline for pcnas: training and evaluation throughput of one path of the `fmnist` space.
 
 The model is built layer for layer as pcnas builds it (see DESIGN.md, "The workloads we can run
-here"), so that images/s can be compared with `pcnas bench fmnist` at the same batch size and
+here"), so that images/s can be compared with `pcnas bench` at the same batch size and
 thread count. Inputs are synthetic tensors: data loading is not measured, on either side.
+
+The PyTorch side is the fastest a competent user would write for the same computation: both
+memory layouts are measured and the faster one counts; the head pools with `x.mean((2, 3))`
+(AdaptiveAvgPool2d + Flatten computes the same and measured about 5 % slower per training step
+on CPU with torch 1.13); SGD uses the multi-tensor (foreach) update where torch has it. `--gemm`
+adds the machine's GEMM throughput (torch.mm, same threads) at the 1x1-convolution shapes of the
+path and at a large square size, to read the model's GFLOP/s against.
+
+Which BLAS torch loads matters as much as any of that: Debian's python3-torch is built against
+the generic libblas.so.3, which is the netlib reference implementation (a few GFLOP/s) unless an
+optimised one is installed; some of torch's CPU convolutions and its linear layers go through it.
+The result records torch's BLAS and warns when torch.mm is that slow; install Debian's
+libopenblas0-pthread (or put its libblas.so.3 first on LD_LIBRARY_PATH, with
+OPENBLAS_NUM_THREADS set to --threads) for the fastest PyTorch.
 
 Run it through the `compare_pytorch` wrapper beside it, which picks Debian's /usr/bin/python3
 (the interpreter that has python3-torch).
@@ -116,6 +130,13 @@ class MBConv(nn.Module):
         return x + y if self.residual else y
 
 
+class GlobalMean(nn.Module):
+    """Global average pooling to [N, C]: AdaptiveAvgPool2d(1) + Flatten, the fast way."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.mean((2, 3))
+
+
 def build_model(arch: list[str]) -> nn.Module:
     modules: list[nn.Module] = conv_bn(1, STEM_CHANNELS, 3)
     for token, layer in zip(arch, LAYERS):
@@ -125,7 +146,7 @@ def build_model(arch: list[str]) -> nn.Module:
             kernel, expansion = int(token[1]), int(token[3])
             modules.append(MBConv(layer.cin, layer.cout, kernel, expansion, layer.stride))
     modules += conv_bn(LAYERS[-1].cout, HEAD_CHANNELS, 1)
-    modules += [nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(HEAD_CHANNELS, NUM_CLASSES)]
+    modules += [GlobalMean(), nn.Linear(HEAD_CHANNELS, NUM_CLASSES)]
     return nn.Sequential(*modules)
 
 
@@ -133,12 +154,57 @@ def make_optimizer(model: nn.Module) -> torch.optim.Optimizer:
     # Weight decay on convolution and linear weights only, not on BN parameters or biases.
     decay = [p for p in model.parameters() if p.dim() > 1]
     no_decay = [p for p in model.parameters() if p.dim() <= 1]
-    return torch.optim.SGD(
-        [{"params": decay, "weight_decay": 4e-5}, {"params": no_decay, "weight_decay": 0.0}],
-        lr=0.05,
-        momentum=0.9,
-        nesterov=True,
-    )
+    groups = [{"params": decay, "weight_decay": 4e-5}, {"params": no_decay, "weight_decay": 0.0}]
+    try:
+        return torch.optim.SGD(groups, lr=0.05, momentum=0.9, nesterov=True, foreach=True)
+    except TypeError:  # a torch without the multi-tensor update
+        return torch.optim.SGD(groups, lr=0.05, momentum=0.9, nesterov=True)
+
+
+def arch_macs(arch: list[str]) -> int:
+    """Multiply-adds of one image's forward pass (convolutions and the classifier)."""
+    h = w = 28
+    macs = h * w * STEM_CHANNELS * 9
+    for token, layer in zip(arch, LAYERS):
+        if token == ZERO:
+            continue
+        kernel, expansion = int(token[1]), int(token[3])
+        hidden = layer.cin * expansion
+        if expansion != 1:
+            macs += h * w * layer.cin * hidden
+        h, w = (h + layer.stride - 1) // layer.stride, (w + layer.stride - 1) // layer.stride
+        macs += h * w * hidden * kernel * kernel + h * w * hidden * layer.cout
+    return macs + h * w * LAYERS[-1].cout * HEAD_CHANNELS + HEAD_CHANNELS * NUM_CLASSES
+
+
+def gemm_shapes(arch: list[str], batch: int) -> list[tuple[int, int, int]]:
+    """(rows, in, out) of the path's 1x1 convolutions (forward), each shape once, plus a square."""
+    h = w = 28
+    shapes = []
+    for token, layer in zip(arch, LAYERS):
+        if token == ZERO:
+            continue
+        expansion = int(token[3])
+        hidden = layer.cin * expansion
+        if expansion != 1:
+            shapes.append((batch * h * w, layer.cin, hidden))
+        h, w = (h + layer.stride - 1) // layer.stride, (w + layer.stride - 1) // layer.stride
+        shapes.append((batch * h * w, hidden, layer.cout))
+    shapes.append((batch * h * w, LAYERS[-1].cout, HEAD_CHANNELS))
+    return list(dict.fromkeys(shapes)) + [(2048, 2048, 2048)]
+
+
+def measure_gemm(shapes: list[tuple[int, int, int]], repeats: int) -> list[dict]:
+    """GFLOP/s of torch.mm (float32, the threads set) per shape: median of `repeats` timings."""
+    out = []
+    for m, k, n in shapes:
+        a, b = torch.randn(m, k), torch.randn(k, n)
+        c = torch.empty(m, n)
+        flops = 2.0 * m * k * n
+        inner = max(1, int(2e9 / flops))  # about 2 GFLOP per timing
+        times = timed(lambda: torch.mm(a, b, out=c), inner, 2, repeats)
+        out.append({"m": m, "k": k, "n": n, "gflops": flops / statistics.median(times) / 1e9})
+    return out
 
 
 def timed(step, steps: int, warmup: int, repeats: int, sync=lambda: None) -> list[float]:
@@ -252,6 +318,8 @@ def main() -> int:
                         help="comma-separated subset of nchw,channels_last")
     parser.add_argument("--pcnas", metavar="PATH", help="pcnas binary to run `bench fmnist` with the same settings")
     parser.add_argument("--pcnas-timeout", type=float, default=600.0, help="seconds before pcnas bench is abandoned")
+    parser.add_argument("--gemm", action="store_true",
+                        help="also measure torch.mm GFLOP/s at the path's 1x1-convolution shapes and a square one")
     parser.add_argument("--json", action="store_true",
                         help="print one JSON object on stdout; the table goes to stderr")
     args = parser.parse_args()
@@ -284,6 +352,11 @@ def main() -> int:
     best_train = max(layouts, key=lambda layout: per_layout[layout]["train_images_per_s"])
     best_eval = max(layouts, key=lambda layout: per_layout[layout]["eval_images_per_s"])
     params = sum(p.numel() for p in build_model(arch).parameters())
+    macs = arch_macs(arch)
+    blas = next((item.split("=", 1)[1] for item in torch.__config__.show().replace(",", " ").split()
+                 if item.startswith("BLAS_INFO=")), "unknown")
+    probe = measure_gemm([(512, 512, 512)], 3)[0]["gflops"]
+    gemm = measure_gemm(gemm_shapes(arch, args.batch), args.repeats) if args.gemm else None
 
     result = {
         "framework": "pytorch",
@@ -303,6 +376,12 @@ def main() -> int:
         "eval_images_per_s": per_layout[best_eval]["eval_images_per_s"],
         "eval_layout": best_eval,
         "layouts": per_layout,
+        "macs": macs,
+        # A training step counted as three forward passes (forward, and the two gradients).
+        "train_gflops": 6.0 * macs * per_layout[best_train]["train_images_per_s"] / 1e9,
+        "eval_gflops": 2.0 * macs * per_layout[best_eval]["eval_images_per_s"] / 1e9,
+        "gemm": gemm,
+        "blas": {"info": blas, "mm_512_gflops": probe},
         "load_average_1min": {"before": load_before, "after": os.getloadavg()[0]},
         "cpu_count": os.cpu_count(),
     }
@@ -330,6 +409,16 @@ def main() -> int:
         row = per_layout[layout]
         print(f"{'pytorch ' + layout:22}{row['train_images_per_s']:14.1f}{row['eval_images_per_s']:14.1f}"
               f"{row['train_ms_per_batch']:16.2f}{row['eval_ms_per_batch']:15.2f}", file=table)
+    print(f"{'pytorch GFLOP/s':22}{result['train_gflops']:14.1f}{result['eval_gflops']:14.1f}"
+          f"   ({macs / 1e6:.1f} M multiply-adds per image, best layouts)", file=table)
+    print(f"torch BLAS: {blas}, torch.mm 512^3 at {probe:.1f} GFLOP/s", file=table)
+    if probe < 10:
+        print("WARNING: torch's BLAS is slow (the netlib reference libblas?): this is not the fastest PyTorch; "
+              "see the note at the top of compare_pytorch.py", file=table)
+    if gemm:
+        print("torch.mm GFLOP/s at the path's 1x1 shapes (rows x in -> out) and a square one:", file=table)
+        for g in gemm:
+            print(f"  {g['m']:7d} x {g['k']:4d} -> {g['n']:4d}  {g['gflops']:8.1f}", file=table)
     if "pcnas" in result:
         p = result["pcnas"]
         ratio = result["ratio_pcnas_over_pytorch"]

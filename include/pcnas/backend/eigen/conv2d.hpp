@@ -78,7 +78,7 @@ inline void conv2d_forward_run(int threads, scratch& ws, const conv2d_desc& d, c
   float* wpk = ws.get(0, slot_w, blocks * K * K * Ci * lanes);
   pack_conv_weights(w, K * K, Ci, Co, wpk);
   const int T = chunk_width(out.w);
-  parallel_for(threads, in.n, 1, [&](index b, index e, int t) {
+  parallel_for(threads, in.n, kernel_policy::conv_min_items, [&](index b, index e, int t) {
     float* xp = ws.get(t, slot_x, Hp * Wp * Ci);
     for (index n = b; n < e; ++n) {
       pad_plane(x + n * in.h * in.w * Ci, in.h, in.w, Ci, p, xp);
@@ -137,8 +137,7 @@ void filter_image_block(const float* xp, index Wp, index S, index K_rt, index Ci
       vfloat g = vld(dy + at, valid);
       if (gtr != nullptr) {
         const vfloat z = vld(gtr->z + at, valid);
-        const vfloat pre = z * sc + sh;
-        g = ((pre > 0.0f) & (pre < 6.0f)) ? g : vfloat{};
+        g = relu6_pass(z, sc, sh, g);
         g = A * g + B * (z - mu) + Kc;
       }
       const float* xo = xp + (oh * S * Wp + ow * S) * Ci;
@@ -170,7 +169,7 @@ inline void conv2d_backward_filter_run(int threads, scratch& ws, const conv2d_de
   const index blocks = (Co + lanes - 1) / lanes;
   const index Hp = in.h + 2 * p, Wp = in.w + 2 * p;
   const index psize = blocks * taps * Ci * lanes;
-  const int parts = parallel_for(threads, in.n, 1, [&](index b, index e, int t) {
+  const int parts = parallel_for(threads, in.n, kernel_policy::conv_min_items, [&](index b, index e, int t) {
     float* xp = ws.get(t, slot_x, Hp * Wp * Ci);
     float* part = ws.get(t, slot_dw, psize);
     std::memset(part, 0, static_cast<std::size_t>(psize) * sizeof(float));
@@ -210,7 +209,7 @@ inline void conv2d_backward_filter(int threads, scratch& ws, const conv2d_desc& 
 inline void conv2d_backward_data(int threads, const conv2d_desc& d, const float* dy, const float* w, float* dx) {
   const act_shape in = d.in, out = d.out();
   const index K = d.kernel, Co = out.c, Ci = in.c;
-  parallel_for(threads, in.n * in.h, 4, [&](index b, index e, int) {
+  parallel_for(threads, in.n * in.h, kernel_policy::conv_data_min_rows, [&](index b, index e, int) {
     for (index row = b; row < e; ++row) {
       const index n = row / in.h, ih = row % in.h;
       for (index iw = 0; iw < in.w; ++iw) {

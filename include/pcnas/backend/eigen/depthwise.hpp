@@ -7,6 +7,7 @@
 #pragma once
 
 #include <pcnas/backend/concept.hpp>
+#include <pcnas/backend/eigen/batch_norm.hpp>
 #include <pcnas/backend/eigen/parallel.hpp>
 
 #include <algorithm>
@@ -61,7 +62,6 @@ inline void pack_blocks(const float* src, index plane, index H, index W, index C
   const index Wp = W + 2 * pad;
   const index Hp = H + 2 * pad;
   const index block = Hp * Wp * lanes;
-  const vfloat zero = vfloat{}, six = vbroadcast(6.0f);
   for (index h = 0; h < H; ++h) {
     const index at_row = plane + h * W * C;
     for (index cb = cb0; cb < cb1; ++cb) {
@@ -74,7 +74,7 @@ inline void pack_blocks(const float* src, index plane, index H, index W, index C
         for (index w = 0; w < W; ++w) vstore(d + w * lanes, vld(s + w * C, valid));
       } else if constexpr (std::is_same_v<Tr, pack_bn_relu6>) {
         const vfloat a = vload(tr.scale + c0), b = vload(tr.shift + c0);
-        for (index w = 0; w < W; ++w) vstore(d + w * lanes, vmin(vmax(vld(s + w * C, valid) * a + b, zero), six));
+        for (index w = 0; w < W; ++w) vstore(d + w * lanes, vbn_relu6(vld(s + w * C, valid), a, b));
       } else {
         const vfloat a = vload(tr.A + c0), b = vload(tr.B + c0), k = vload(tr.K + c0), mu = vload(tr.mean + c0);
         const float* z = tr.z + at_row + c0;
@@ -118,9 +118,9 @@ inline void pack_weights(const float* w, index K, index C, bool flip, float* dst
 
 inline void store_lanes(float* dst, vfloat v, int valid) { vst(dst, v, valid); }
 
-// The chunk width T used along a row of `width` outputs, and the kernel sizes and strides with
-// unrolled kernels (others use the generic loops, KT = ST = 0).
-inline int chunk_width(index width) { return width % 7 == 0 ? 7 : width % 8 == 0 ? 8 : 4; }
+// The chunk width T used along a row of `width` outputs: kernel_policy::chunk_width. The kernel
+// sizes and strides with unrolled kernels (others use the generic loops, KT = ST = 0):
+inline int chunk_width(index width) { return kernel_policy::chunk_width(width); }
 
 template <class F>
 void with_kernel(index k, index s, F&& f) {
@@ -331,41 +331,6 @@ void filter_plane(const float* xp, index Wp, const float* g, index Wg, int K, in
   }
 }
 
-// Per-channel (count, mean, M2) in double, with a count per channel: the depthwise work items
-// cover one block of channels of one image, so a thread's items need not cover every channel
-// equally often.
-struct channel_moments {
-  std::vector<double> n, mean, m2;
-  explicit channel_moments(index C = 0)
-      : n(static_cast<std::size_t>(C), 0.0), mean(static_cast<std::size_t>(C), 0.0), m2(static_cast<std::size_t>(C), 0.0) {}
-  void merge(index c, double nb, double mb, double m2b) {
-    auto& na = n[static_cast<std::size_t>(c)];
-    if (nb == 0) return;
-    const double total = na + nb;
-    const double delta = mb - mean[static_cast<std::size_t>(c)];
-    mean[static_cast<std::size_t>(c)] += delta * nb / total;
-    m2[static_cast<std::size_t>(c)] += m2b + delta * delta * na * nb / total;
-    na = total;
-  }
-};
-
-// Mean and M2 of channels [c0, c0 + valid) over `count` pixels at p, p + stride, ...: two
-// passes over data that was just written and is still in cache.
-inline void block_moments(const float* p, index count, index stride, index c0, int valid, channel_moments& out) {
-  vfloat s = vfloat{};
-  for (index i = 0; i < count; ++i) s += vld(p + i * stride, valid);
-  const vfloat m = s / static_cast<float>(count);
-  vfloat q = vfloat{};
-  for (index i = 0; i < count; ++i) {
-    const vfloat d = vld(p + i * stride, valid) - m;
-    q += d * d;
-  }
-  for (int l = 0; l < valid; ++l) out.merge(c0 + l, static_cast<double>(count), m[l], q[l]);
-}
-
-// Scratch slots per thread.
-inline constexpr int slot_x = 0, slot_dy = 1, slot_dw = 2, slot_w = 3;
-
 // Forward over all items. `tr` reads the input (raw, or through BN + ReLU6); with `stats`, each
 // thread's output moments go to stats[thread] (one channel_moments per thread, sized C).
 template <class Tr>
@@ -379,7 +344,7 @@ void depthwise_forward_run(int threads, scratch& ws, const depthwise_desc& d, co
   pack_weights(w, K, in.c, false, wpk);
   with_kernel(K, S, [&](auto kc, auto sc) {
     constexpr int KT = decltype(kc)::value, ST = decltype(sc)::value;
-    parallel_for(threads, items.count, 1, [&](index b, index e, int t) {
+    parallel_for(threads, items.count, kernel_policy::conv_min_items, [&](index b, index e, int t) {
       float* xp = ws.get(t, slot_x, items.per_group * block);
       zero_borders(xp, items.per_group, in.h, in.w, p);
       for (index item = b; item < e; ++item) {
@@ -405,8 +370,7 @@ struct bn_relu6_epilogue {
   const float* z;
   const float* mean;
   float* g;
-  double* s1;  // [threads][C]
-  double* s2;
+  bn_grad_sums* sums;  // per thread
 };
 
 // Both gradients in one pass over dy (dx and dw may each be null). `xtr` and `gtr` read x and dy.
@@ -433,7 +397,7 @@ void depthwise_backward_run(int threads, scratch& ws, const depthwise_desc& d, c
   }
   with_kernel(K, S, [&](auto kc, auto sc) {
     constexpr int KT = decltype(kc)::value, ST = decltype(sc)::value;
-    const int parts = parallel_for(threads, items.count, 1, [&](index b, index e, int t) {
+    const int parts = parallel_for(threads, items.count, kernel_policy::conv_min_items, [&](index b, index e, int t) {
       float* xp = need_x ? ws.get(t, slot_x, items.per_group * xblock) : nullptr;
       float* gp = ws.get(t, slot_dy, items.per_group * gblock + (ep != nullptr ? in.h * in.w * lanes : 0));
       float* stage = gp + items.per_group * gblock;  // one block's data gradient, when it has an epilogue
@@ -485,14 +449,14 @@ void depthwise_backward_run(int threads, scratch& ws, const depthwise_desc& d, c
               }
           }
           if (ep != nullptr) {
-            double* s1 = ep->s1 + static_cast<std::size_t>(t) * static_cast<std::size_t>(in.c);
-            double* s2 = ep->s2 + static_cast<std::size_t>(t) * static_cast<std::size_t>(in.c);
+            double* s1 = ep->sums->s1(t);
+            double* s2 = ep->sums->s2(t);
             vfloat a1 = vfloat{}, a2 = vfloat{};
             const vfloat mu = vload(ep->mean + c0);
             for (index ih = 0; ih < in.h; ++ih)
               for (index iw = 0; iw < in.w; ++iw) {
                 const vfloat act = vload(xb + ((ih + p) * Wp + iw + p) * lanes);
-                const vfloat g = ((act > 0.0f) & (act < 6.0f)) ? vload(stage + (ih * in.w + iw) * lanes) : vfloat{};
+                const vfloat g = relu6_pass(act, vload(stage + (ih * in.w + iw) * lanes));
                 const index at = in_plane + (ih * in.w + iw) * in.c + c0;
                 const vfloat z = vld(ep->z + at, valid);
                 a1 += g;

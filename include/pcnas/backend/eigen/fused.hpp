@@ -67,31 +67,8 @@ inline void bn_running_affine(index C, const bn_ptrs& t, double eps, float* scal
   }
 }
 
-// Sums s1 = Σ g, s2 = Σ g·(z − mean) over m samples → gradients of γ and β, and the map
-// dz = A·g + B·(z − mean) + K. `mean` receives the saved mean (padded copy).
-inline void bn_finalize_backward(index C, double m, const double* s1, const double* s2, const bn_ptrs& t, float* A,
-                                 float* B, float* K, float* mean) {
-  for (index c = 0; c < C; ++c) {
-    const double inv_std = t.saved_inv_std[c];
-    const double dgamma = s2[c] * inv_std, dbeta = s1[c];
-    t.grad_gamma[c] = static_cast<float>(dgamma);
-    t.grad_beta[c] = static_cast<float>(dbeta);
-    const double a = static_cast<double>(t.gamma[c]) * inv_std;
-    A[c] = static_cast<float>(a);
-    B[c] = static_cast<float>(m > 0 ? -a * inv_std * dgamma / m : 0.0);
-    K[c] = static_cast<float>(m > 0 ? -a * dbeta / m : 0.0);
-    mean[c] = t.saved_mean[c];
-  }
-}
-
-// Per-thread double sums [threads][C] → totals in the first row.
-inline void reduce_rows(double* sums, int parts, index C) {
-  for (int t = 1; t < parts; ++t)
-    for (index c = 0; c < C; ++c) sums[c] += sums[static_cast<std::size_t>(t) * static_cast<std::size_t>(C) + static_cast<std::size_t>(c)];
-}
-
-// Rows per GEMM block: input and output blocks together about 512 KiB, well inside L2.
-inline index gemm_block_rows(index K, index N) { return std::clamp<index>(131072 / (K + N) / 16 * 16, 16, 1024); }
+// Rows per GEMM block: kernel_policy::gemm_block_rows.
+inline index gemm_block_rows(index K, index N) { return kernel_policy::gemm_block_rows(K, N); }
 
 // dst[r][c] = A·g + B·(z − mean) + K over n rows of C channels (all arrays row-contiguous).
 inline void bn_grad_rows(index n, index C, const float* g, const float* z, const float* A, const float* B,
@@ -114,15 +91,11 @@ void pw_forward_blocks(int threads, scratch& ws, index rows, index K, index N, c
   const eigen_single_thread one;
   const const_matrix_map W(w, K, N);
   const index RB = gemm_block_rows(K, N);
-  std::vector<moments> parts;
-  if (total != nullptr) {
-    parts.reserve(static_cast<std::size_t>(threads));
-    for (int t = 0; t < threads; ++t) parts.emplace_back(N);
-  }
+  std::vector<channel_moments> parts(total != nullptr ? static_cast<std::size_t>(threads) : 0, channel_moments(N));
   std::vector<double> dtmp(static_cast<std::size_t>(threads) * 2 * static_cast<std::size_t>(N));
   const int used = parallel_for(threads, rows, gemm_min_rows, [&](index b, index e, int t) {
-    float* blk = Prologue ? ws.get(t, 0, RB * K) : nullptr;
-    float* tmp = total != nullptr ? ws.get(t, 1, 2 * N) : nullptr;
+    float* blk = Prologue ? ws.get(t, slot_x, RB * K) : nullptr;
+    float* tmp = total != nullptr ? ws.get(t, slot_dy, 2 * N) : nullptr;
     for (index r0 = b; r0 < e; r0 += RB) {
       const index r1 = std::min(e, r0 + RB), n = r1 - r0;
       const float* src = x + r0 * K;
@@ -130,18 +103,15 @@ void pw_forward_blocks(int threads, scratch& ws, index rows, index K, index N, c
         bn_apply_rows<bn_epilogue::relu6>(0, n, K, src, scale, shift, nullptr, blk);
         src = blk;
       }
-      matrix_map(z + r0 * N, n, N).noalias() = const_matrix_map(src, n, K) * W;
+      if (direct_gemm_fits(K, N)) direct_gemm(n, K, N, src, w, z + r0 * N);
+      else matrix_map(z + r0 * N, n, N).noalias() = const_matrix_map(src, n, K) * W;
       if (total != nullptr)
         chunked_moments(z, r0, r1, N, parts[static_cast<std::size_t>(t)], tmp,
                         dtmp.data() + static_cast<std::size_t>(t) * 2 * static_cast<std::size_t>(N));
     }
   });
   if (total != nullptr)
-    for (int t = 0; t < used; ++t)
-      for (index c = 0; c < N; ++c)
-        total->merge(c, static_cast<double>(parts[static_cast<std::size_t>(t)].count),
-                     parts[static_cast<std::size_t>(t)].mean[static_cast<std::size_t>(c)],
-                     parts[static_cast<std::size_t>(t)].m2[static_cast<std::size_t>(c)]);
+    for (int t = 0; t < used; ++t) total->merge(parts[static_cast<std::size_t>(t)]);
 }
 
 // Sums a [parts][size] set of per-thread partials, the first of which is `first`, into out.
@@ -165,8 +135,7 @@ struct project_backward_args {
   const float *scale2, *shift2, *mean2;
   const float* w3;
   float* g2;
-  double* s1;  // [threads][hidden]
-  double* s2;
+  bn_grad_sums* sums;  // BN2's, per thread
   float* dw3;
 };
 
@@ -176,13 +145,13 @@ inline void project_backward_blocks(int threads, scratch& ws, const project_back
   const const_matrix_map W(a.w3, Ch, Co);
   const index RB = gemm_block_rows(2 * Ch, Co);
   const int parts = parallel_for(threads, a.rows, gemm_min_rows, [&](index b, index e, int t) {
-    float* dz = ws.get(t, 0, RB * Co);
-    float* act = ws.get(t, 1, RB * Ch);
-    float* pdw = ws.get(t, 2, Ch * Co);
+    float* dz = ws.get(t, slot_x, RB * Co);
+    float* act = ws.get(t, slot_dy, RB * Ch);
+    float* pdw = ws.get(t, slot_dw, Ch * Co);
     matrix_map P(pdw, Ch, Co);
     P.setZero();
-    double* s1 = a.s1 + static_cast<std::size_t>(t) * static_cast<std::size_t>(Ch);
-    double* s2 = a.s2 + static_cast<std::size_t>(t) * static_cast<std::size_t>(Ch);
+    double* s1 = a.sums->s1(t);
+    double* s2 = a.sums->s2(t);
     for (index r0 = b; r0 < e; r0 += RB) {
       const index r1 = std::min(e, r0 + RB), n = r1 - r0;
       bn_grad_rows(n, Co, a.dy + r0 * Co, a.z3 + r0 * Co, a.A3, a.B3, a.K3, a.mean3, dz);
@@ -198,7 +167,7 @@ inline void project_backward_blocks(int threads, scratch& ws, const project_back
         vfloat acc1 = vfloat{}, acc2 = vfloat{};
         for (index r = 0; r < n; ++r) {
           const vfloat av = vld(act + r * Ch + c, nl);
-          const vfloat gv = ((av > 0.0f) & (av < 6.0f)) ? vld(g + r * Ch + c, nl) : vfloat{};
+          const vfloat gv = relu6_pass(av, vld(g + r * Ch + c, nl));
           vst(g + r * Ch + c, gv, nl);
           acc1 += gv;
           acc2 += gv * (vld(z + r * Ch + c, nl) - mu);
@@ -210,7 +179,7 @@ inline void project_backward_blocks(int threads, scratch& ws, const project_back
       }
     }
   });
-  sum_partials(ws, 2, parts, Ch * Co, a.dw3);
+  sum_partials(ws, slot_dw, parts, Ch * Co, a.dw3);
 }
 
 // A 1×1 convolution's backward per row block, given how to produce a block of its output
@@ -223,8 +192,8 @@ void pw_backward_blocks(int threads, scratch& ws, index rows, index Ci, index Ch
   const const_matrix_map W(w, Ci, Ch);
   const index RB = gemm_block_rows(Ch, Ci);
   const int parts = parallel_for(threads, rows, gemm_min_rows, [&](index b, index e, int t) {
-    float* dz = ws.get(t, 0, RB * Ch);
-    float* pdw = ws.get(t, 2, Ci * Ch);
+    float* dz = ws.get(t, slot_x, RB * Ch);
+    float* pdw = ws.get(t, slot_dw, Ci * Ch);
     matrix_map P(pdw, Ci, Ch);
     P.setZero();
     for (index r0 = b; r0 < e; r0 += RB) {
@@ -241,7 +210,7 @@ void pw_backward_blocks(int threads, scratch& ws, index rows, index Ci, index Ch
       }
     }
   });
-  sum_partials(ws, 2, parts, Ci * Ch, dw);
+  sum_partials(ws, slot_dw, parts, Ci * Ch, dw);
 }
 
 // The expansion's backward: dz1 = BN1-backward(g1) per row block.
@@ -284,9 +253,7 @@ inline void mbconv_forward(int threads, scratch& ws, const mbconv_desc& d, const
     depthwise_forward_run(threads, ws, d.depthwise(), x, pack_copy{}, t.depthwise_w, z2, stats);
   if (training) {
     channel_moments m2(Ch);
-    for (const auto& p : parts)
-      for (index c = 0; c < Ch; ++c)
-        m2.merge(c, p.n[static_cast<std::size_t>(c)], p.mean[static_cast<std::size_t>(c)], p.m2[static_cast<std::size_t>(c)]);
+    for (const auto& p : parts) m2.merge(p);
     bn_finalize_forward(m2, Ch, t.depthwise_bn, d.epsilon, factor, sc2.data(), sh2.data());
   } else {
     bn_running_affine(Ch, t.depthwise_bn, d.epsilon, sc2.data(), sh2.data());
@@ -304,43 +271,24 @@ inline void mbconv_backward(int threads, scratch& ws, scratch& big, const mbconv
                             float* dx) {
   const index Ch = d.hidden(), Co = d.out_channels;
   const act_shape hin = d.hidden_in(), hout = d.hidden_out(), out = d.out();
-  const std::size_t T = static_cast<std::size_t>(threads);
   // BN3: sums over dy and z3, then the map dz3 = A3·dy + B3·(z3 − mean3) + K3.
   auto A3 = padded_channels(Co), B3 = padded_channels(Co), K3 = padded_channels(Co), mean3 = padded_channels(Co);
-  {
-    std::vector<double> s(T * 2 * static_cast<std::size_t>(Co), 0.0);
-    std::copy(t.project_bn.saved_mean, t.project_bn.saved_mean + Co, mean3.begin());
-    const int parts = parallel_for(threads, out.rows(), 256, [&](index b, index e, int th) {
-      double* s1 = s.data() + static_cast<std::size_t>(th) * static_cast<std::size_t>(Co);
-      double* s2 = s.data() + (T + static_cast<std::size_t>(th)) * static_cast<std::size_t>(Co);
-      const index R = bn_chunk_rows(Co);
-      for (index r0 = b; r0 < e; r0 += R)
-        bn_backward_sums<false>(r0, std::min(e, r0 + R), Co, z3, dy, nullptr, nullptr, mean3.data(), s1, s2);
-    });
-    double* s1 = s.data();
-    double* s2 = s.data() + T * static_cast<std::size_t>(Co);
-    reduce_rows(s1, parts, Co);
-    reduce_rows(s2, parts, Co);
-    bn_finalize_backward(Co, static_cast<double>(out.rows()), s1, s2, t.project_bn, A3.data(), B3.data(), K3.data(),
-                         mean3.data());
-  }
+  std::copy(t.project_bn.saved_mean, t.project_bn.saved_mean + Co, mean3.begin());
+  bn_backward_map<false>(threads, out.rows(), Co, z3, dy, t.project_bn, nullptr, nullptr, mean3.data(), A3.data(),
+                         B3.data(), K3.data());
   // The projection's row blocks: g2 and BN2's sums.
   auto sc2 = padded_channels(Ch), sh2 = padded_channels(Ch), mean2 = padded_channels(Ch);
   bn_affine(Ch, t.depthwise_bn.gamma, t.depthwise_bn.beta, t.depthwise_bn.saved_mean, t.depthwise_bn.saved_inv_std,
             sc2.data(), sh2.data());
   std::copy(t.depthwise_bn.saved_mean, t.depthwise_bn.saved_mean + Ch, mean2.begin());
-  float* g2 = big.get(0, 0, hout.numel());
-  std::vector<double> s(T * 2 * static_cast<std::size_t>(Ch), 0.0);
-  double* s1 = s.data();
-  double* s2 = s.data() + T * static_cast<std::size_t>(Ch);
+  float* g2 = big.get(0, big_g2, hout.numel());
+  bn_grad_sums sums(threads, Ch);
   project_backward_blocks(threads, ws,
                           {out.rows(), Ch, Co, dy, z3, A3.data(), B3.data(), K3.data(), mean3.data(), z2, sc2.data(),
-                           sh2.data(), mean2.data(), t.project_w, g2, s1, s2, t.project_g});
-  reduce_rows(s1, threads, Ch);
-  reduce_rows(s2, threads, Ch);
+                           sh2.data(), mean2.data(), t.project_w, g2, &sums, t.project_g});
+  sums.reduce(threads);
   auto A2 = padded_channels(Ch), B2 = padded_channels(Ch), K2 = padded_channels(Ch);
-  bn_finalize_backward(Ch, static_cast<double>(hout.rows()), s1, s2, t.depthwise_bn, A2.data(), B2.data(), K2.data(),
-                       mean2.data());
+  bn_finalize_backward(Ch, static_cast<double>(hout.rows()), sums, t.depthwise_bn, A2.data(), B2.data(), K2.data());
   const pack_bn_grad gtr{z2, A2.data(), B2.data(), K2.data(), mean2.data()};
   if (!d.expands()) {
     depthwise_backward_run(threads, ws, d.depthwise(), x, pack_copy{}, t.depthwise_w, g2, gtr, dx, t.depthwise_g,
@@ -353,16 +301,14 @@ inline void mbconv_backward(int threads, scratch& ws, scratch& big, const mbconv
   bn_affine(Ch, t.expand_bn.gamma, t.expand_bn.beta, t.expand_bn.saved_mean, t.expand_bn.saved_inv_std, sc1.data(),
             sh1.data());
   std::copy(t.expand_bn.saved_mean, t.expand_bn.saved_mean + Ch, mean1.begin());
-  float* g1 = big.get(0, 1, hin.numel());
-  std::fill(s.begin(), s.end(), 0.0);
-  const bn_relu6_epilogue ep{z1, mean1.data(), g1, s1, s2};
+  float* g1 = big.get(0, big_g1, hin.numel());
+  sums.clear();
+  const bn_relu6_epilogue ep{z1, mean1.data(), g1, &sums};
   depthwise_backward_run(threads, ws, d.depthwise(), z1, pack_bn_relu6{sc1.data(), sh1.data()}, t.depthwise_w, g2, gtr,
                          nullptr, t.depthwise_g, &ep);
-  reduce_rows(s1, threads, Ch);
-  reduce_rows(s2, threads, Ch);
+  sums.reduce(threads);
   auto A1 = padded_channels(Ch), B1 = padded_channels(Ch), K1 = padded_channels(Ch);
-  bn_finalize_backward(Ch, static_cast<double>(hin.rows()), s1, s2, t.expand_bn, A1.data(), B1.data(), K1.data(),
-                       mean1.data());
+  bn_finalize_backward(Ch, static_cast<double>(hin.rows()), sums, t.expand_bn, A1.data(), B1.data(), K1.data());
   expand_backward_blocks(threads, ws,
                          {hin.rows(), d.in.c, Ch, x, g1, z1, A1.data(), B1.data(), K1.data(), mean1.data(), t.expand_w,
                           d.residual() ? dy : nullptr, dx, t.expand_g});
@@ -378,9 +324,7 @@ inline void stem_forward(int threads, scratch& ws, const conv2d_desc& d, double 
     std::vector<channel_moments> parts(static_cast<std::size_t>(threads), channel_moments(Co));
     conv2d_forward_run(threads, ws, d, x, w, z, parts.data());
     channel_moments total(Co);
-    for (const auto& p : parts)
-      for (index c = 0; c < Co; ++c)
-        total.merge(c, p.n[static_cast<std::size_t>(c)], p.mean[static_cast<std::size_t>(c)], p.m2[static_cast<std::size_t>(c)]);
+    for (const auto& p : parts) total.merge(p);
     bn_finalize_forward(total, Co, bn, eps, factor, sc.data(), sh.data());
   } else {
     conv2d_forward_run(threads, ws, d, x, w, z, nullptr);
@@ -401,20 +345,8 @@ inline void bn_relu6_grad_setup(int threads, index rows, index C, const float* z
                                 bn_relu6_grad_map& g) {
   bn_affine(C, bn.gamma, bn.beta, bn.saved_mean, bn.saved_inv_std, g.scale.data(), g.shift.data());
   std::copy(bn.saved_mean, bn.saved_mean + C, g.mean.begin());
-  const std::size_t T = static_cast<std::size_t>(threads);
-  std::vector<double> s(T * 2 * static_cast<std::size_t>(C), 0.0);
-  const int parts = parallel_for(threads, rows, 256, [&](index b, index e, int th) {
-    double* s1 = s.data() + static_cast<std::size_t>(th) * static_cast<std::size_t>(C);
-    double* s2 = s.data() + (T + static_cast<std::size_t>(th)) * static_cast<std::size_t>(C);
-    const index R = bn_chunk_rows(C);
-    for (index r0 = b; r0 < e; r0 += R)
-      bn_backward_sums<true>(r0, std::min(e, r0 + R), C, z, dy, g.scale.data(), g.shift.data(), g.mean.data(), s1, s2);
-  });
-  double* s1 = s.data();
-  double* s2 = s.data() + T * static_cast<std::size_t>(C);
-  reduce_rows(s1, parts, C);
-  reduce_rows(s2, parts, C);
-  bn_finalize_backward(C, static_cast<double>(rows), s1, s2, bn, g.A.data(), g.B.data(), g.K.data(), g.mean.data());
+  bn_backward_map<true>(threads, rows, C, z, dy, bn, g.scale.data(), g.shift.data(), g.mean.data(), g.A.data(),
+                        g.B.data(), g.K.data());
 }
 
 inline void stem_backward(int threads, scratch& ws, scratch& big, const conv2d_desc& d, const float* w, float* dw,
@@ -427,15 +359,14 @@ inline void stem_backward(int threads, scratch& ws, scratch& big, const conv2d_d
   conv2d_backward_filter_run(threads, ws, d, x, dy, &tr, dw);
   if (dx != nullptr) {
     // Rare (the stem's input is the image): materialise dz, then the plain data gradient.
-    float* dz = big.get(0, 0, out.numel());
-    parallel_for(threads, out.rows(), 64, [&](index b, index e, int) {
+    float* dz = big.get(0, big_g2, out.numel());
+    parallel_for(threads, out.rows(), kernel_policy::bn_apply_min_rows, [&](index b, index e, int) {
       for (index r = b; r < e; ++r)
         for (index c = 0; c < Co; c += lanes) {
           const int nl = block_lanes(Co, c);
           const index at = r * Co + c;
           const vfloat zv = vld(z + at, nl);
-          const vfloat pre = zv * vld(g.scale.data() + c, nl) + vld(g.shift.data() + c, nl);
-          const vfloat gv = ((pre > 0.0f) & (pre < 6.0f)) ? vld(dy + at, nl) : vfloat{};
+          const vfloat gv = relu6_pass(zv, vld(g.scale.data() + c, nl), vld(g.shift.data() + c, nl), vld(dy + at, nl));
           vst(dz + at,
               vld(g.A.data() + c, nl) * gv + vld(g.B.data() + c, nl) * (zv - vld(g.mean.data() + c, nl)) +
                   vld(g.K.data() + c, nl),
@@ -461,15 +392,14 @@ inline void head_forward(int threads, scratch& ws, const head_desc& d, const flo
     bn_running_affine(F, bn, d.epsilon, sc.data(), sh.data());
   }
   const float inv = 1.0f / static_cast<float>(hw);
-  parallel_for(threads, d.in.n, 8, [&](index b, index e, int) {
-    const vfloat zero = vfloat{}, six = vbroadcast(6.0f);
+  parallel_for(threads, d.in.n, kernel_policy::head_min_images, [&](index b, index e, int) {
     for (index n = b; n < e; ++n) {
       float* pn = pooled + n * F;
       for (index c = 0; c < F; c += lanes) {
         const int nl = block_lanes(F, c);
         const vfloat s = vld(sc.data() + c, nl), t = vld(sh.data() + c, nl);
         vfloat acc = vfloat{};
-        for (index p = 0; p < hw; ++p) acc += vmin(vmax(vld(z + (n * hw + p) * F + c, nl) * s + t, zero), six);
+        for (index p = 0; p < hw; ++p) acc += vbn_relu6(vld(z + (n * hw + p) * F + c, nl), s, t);
         vst(pn + c, acc * inv, nl);
       }
     }
@@ -484,11 +414,10 @@ inline void head_backward(int threads, scratch& ws, const head_desc& d, const fl
   bn_affine(F, bn.gamma, bn.beta, bn.saved_mean, bn.saved_inv_std, g.scale.data(), g.shift.data());
   std::copy(bn.saved_mean, bn.saved_mean + F, g.mean.begin());
   // The gradient at pixel (n, p) before the ReLU6 is dpooled[n]/hw where the ReLU6 passed.
-  const std::size_t T = static_cast<std::size_t>(threads);
-  std::vector<double> s(T * 2 * static_cast<std::size_t>(F), 0.0);
-  const int parts = parallel_for(threads, d.in.n, 8, [&](index b, index e, int th) {
-    double* s1 = s.data() + static_cast<std::size_t>(th) * static_cast<std::size_t>(F);
-    double* s2 = s.data() + (T + static_cast<std::size_t>(th)) * static_cast<std::size_t>(F);
+  bn_grad_sums sums(threads, F);
+  const int parts = parallel_for(threads, d.in.n, kernel_policy::head_min_images, [&](index b, index e, int th) {
+    double* s1 = sums.s1(th);
+    double* s2 = sums.s2(th);
     for (index n = b; n < e; ++n)
       for (index c = 0; c < F; c += lanes) {
         const int nl = block_lanes(F, c);
@@ -497,8 +426,7 @@ inline void head_backward(int threads, scratch& ws, const head_desc& d, const fl
         vfloat a1 = vfloat{}, a2 = vfloat{};
         for (index p = 0; p < hw; ++p) {
           const vfloat zv = vld(z + (n * hw + p) * F + c, nl);
-          const vfloat pre = zv * sc + sh;
-          const vfloat gv = ((pre > 0.0f) & (pre < 6.0f)) ? gp : vfloat{};
+          const vfloat gv = relu6_pass(zv, sc, sh, gp);
           a1 += gv;
           a2 += gv * (zv - mu);
         }
@@ -508,11 +436,8 @@ inline void head_backward(int threads, scratch& ws, const head_desc& d, const fl
         }
       }
   });
-  double* s1 = s.data();
-  double* s2 = s.data() + T * static_cast<std::size_t>(F);
-  reduce_rows(s1, parts, F);
-  reduce_rows(s2, parts, F);
-  bn_finalize_backward(F, static_cast<double>(rows), s1, s2, bn, g.A.data(), g.B.data(), g.K.data(), g.mean.data());
+  sums.reduce(parts);
+  bn_finalize_backward(F, static_cast<double>(rows), sums, bn, g.A.data(), g.B.data(), g.K.data());
   pw_backward_blocks(threads, ws, rows, Ci, F, x, w, nullptr, dx, dw, [&](index r0, index n, float* dz) {
     for (index r = 0; r < n; ++r) {
       const index row = r0 + r;
@@ -522,8 +447,7 @@ inline void head_backward(int threads, scratch& ws, const head_desc& d, const fl
       for (index c = 0; c < F; c += lanes) {
         const int nl = block_lanes(F, c);
         const vfloat zv = vld(zr + c, nl);
-        const vfloat pre = zv * vld(g.scale.data() + c, nl) + vld(g.shift.data() + c, nl);
-        const vfloat gv = ((pre > 0.0f) & (pre < 6.0f)) ? vld(gp + c, nl) * inv : vfloat{};
+        const vfloat gv = relu6_pass(zv, vld(g.scale.data() + c, nl), vld(g.shift.data() + c, nl), vld(gp + c, nl) * inv);
         vst(dr + c,
             vld(g.A.data() + c, nl) * gv + vld(g.B.data() + c, nl) * (zv - vld(g.mean.data() + c, nl)) +
                 vld(g.K.data() + c, nl),

@@ -14,7 +14,7 @@
 
 namespace pcnas::backend::eigen::detail {
 
-inline constexpr index elementwise_min = 16384;
+inline constexpr index elementwise_min = kernel_policy::elementwise_min;
 
 inline void relu6_forward(int threads, index n, const float* x, float* y) {
   parallel_for(threads, n, elementwise_min, [&](index b, index e, int) {
@@ -35,7 +35,7 @@ inline void add(int threads, index n, const float* a, const float* b, float* out
 inline void global_avg_pool_forward(int threads, const act_shape& s, const float* x, float* y) {
   const index hw = s.h * s.w, C = s.c;
   const float inv = 1.0f / static_cast<float>(hw);
-  parallel_for(threads, s.n, 16, [&](index b, index e, int) {
+  parallel_for(threads, s.n, kernel_policy::pool_min_images, [&](index b, index e, int) {
     for (index n = b; n < e; ++n) {
       float* yn = y + n * C;
       std::fill(yn, yn + C, 0.0f);
@@ -50,7 +50,7 @@ inline void global_avg_pool_forward(int threads, const act_shape& s, const float
 inline void global_avg_pool_backward(int threads, const act_shape& s, const float* dy, float* dx) {
   const index hw = s.h * s.w, C = s.c;
   const float inv = 1.0f / static_cast<float>(hw);
-  parallel_for(threads, s.n, 16, [&](index b, index e, int) {
+  parallel_for(threads, s.n, kernel_policy::pool_min_images, [&](index b, index e, int) {
     for (index n = b; n < e; ++n)
       for (index p = 0; p < hw; ++p) {
         float* d = dx + (n * hw + p) * C;

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <pcnas/backend/concept.hpp>
+#include <pcnas/backend/eigen/policy.hpp>
 
 #include <algorithm>
 #include <cstdlib>
@@ -73,6 +74,55 @@ typedef float vfloat __attribute__((vector_size(lanes * sizeof(float))));
 [[gnu::always_inline]] inline vfloat vmin(vfloat a, vfloat b) noexcept { return a < b ? a : b; }
 [[gnu::always_inline]] inline vfloat vmax(vfloat a, vfloat b) noexcept { return a > b ? a : b; }
 
+// acc + a·b with one rounding where the target has a fused multiply-add (as Eigen's kernels
+// compute), else a multiply then an add.
+[[gnu::always_inline]] inline vfloat vfma(vfloat a, vfloat b, vfloat acc) noexcept {
+#if defined(__AVX512F__)
+  return _mm512_fmadd_ps(a, b, acc);
+#elif defined(__FMA__) && defined(__AVX__)
+  return _mm256_fmadd_ps(a, b, acc);
+#else
+  return a * b + acc;
+#endif
+}
+
+// x·scale + shift, rounded the same way wherever it is written. A batch norm's forward computes
+// relu6(x·scale + shift) and its backward recomputes x·scale + shift to know where the ReLU6
+// passed; the two must agree bit for bit (a disagreement at 0 or 6 gives a gradient that belongs
+// to neither side). Written as a plain `x * scale + shift`, the compiler may contract it into one
+// fused multiply-add in one place and not in another (GCC's default -ffp-contract=fast under
+// -march=native decides per expression, after inlining), so the two roundings could differ. Here
+// it is an explicit fused multiply-add wherever the target has one (one rounding, no choice left
+// to the compiler), and otherwise a multiply then an add, which cannot be contracted because
+// there is no fused instruction to contract into.
+[[gnu::always_inline]] inline vfloat vaffine(vfloat x, vfloat scale, vfloat shift) noexcept {
+#if defined(__AVX512F__)
+  return _mm512_fmadd_ps(x, scale, shift);
+#elif defined(__FMA__) && defined(__AVX__)
+  return _mm256_fmadd_ps(x, scale, shift);
+#elif defined(__FP_FAST_FMAF)
+  vfloat r;
+  for (int l = 0; l < lanes; ++l) r[l] = __builtin_fmaf(x[l], scale[l], shift[l]);
+  return r;
+#else
+  return x * scale + shift;
+#endif
+}
+// relu6(x·scale + shift): the forward of batch norm + ReLU6.
+[[gnu::always_inline]] inline vfloat vbn_relu6(vfloat x, vfloat scale, vfloat shift) noexcept {
+  return vmin(vmax(vaffine(x, scale, shift), vfloat{}), vbroadcast(6.0f));
+}
+// g where the ReLU6 passed (0 < pre < 6), else 0: the ReLU6's backward from its input `pre`, or
+// equally from its output (relu6 maps (0, 6) onto itself and everything else to 0 or 6).
+[[gnu::always_inline]] inline vfloat relu6_pass(vfloat pre, vfloat g) noexcept {
+  return ((pre > 0.0f) & (pre < 6.0f)) ? g : vfloat{};
+}
+// The same, with the mask recomputed from the batch norm's input x through vaffine, exactly as
+// vbn_relu6 computed the forward.
+[[gnu::always_inline]] inline vfloat relu6_pass(vfloat x, vfloat scale, vfloat shift, vfloat g) noexcept {
+  return relu6_pass(vaffine(x, scale, shift), g);
+}
+
 // Full or masked, by n.
 [[gnu::always_inline]] inline vfloat vld(const float* p, int n) noexcept { return n == lanes ? vload(p) : vload_n(p, n); }
 [[gnu::always_inline]] inline void vst(float* p, vfloat v, int n) noexcept {
@@ -95,6 +145,18 @@ inline aligned_floats allocate_floats(index n) {
   if (p == nullptr) throw std::bad_alloc();
   return aligned_floats(static_cast<float*>(p));
 }
+
+// The scratch slots of a thread, by role. A kernel uses each slot for one buffer at a time; two
+// kernels that run one after the other may reuse the same slot.
+enum scratch_slot : int {
+  slot_x = 0,   // the operand a kernel reads: a packed (padded) input plane, or a GEMM input block
+  slot_dy = 1,  // the second operand: a packed gradient plane, a GEMM activation block, statistics
+  slot_dw = 2,  // the thread's partial weight gradient, summed over threads in thread order
+  slot_w = 3,   // packed weights (thread 0 only, shared by all threads)
+};
+// The slots of the single-thread `big` scratch of the fused MBConv backward: its two
+// hidden-size gradients.
+enum big_slot : int { big_g2 = 0, big_g1 = 1 };
 
 // Scratch memory per thread, grown on demand and kept between calls.
 class scratch {
