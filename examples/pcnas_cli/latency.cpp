@@ -1,5 +1,5 @@
 // `pcnas latency`: builds a latency table of a space on this machine (per-op medians and
-// end-to-end runs in the same rounds, then the calibration that predicts left-out runs best), checks a table or the device-free roofline model
+// end-to-end runs of a calibration sample, then the calibration that predicts left-out runs best), checks a table or the device-free roofline model
 // against end-to-end measurements of uniformly sampled architectures, and reports the error.
 #include "commands.hpp"
 #include "latency_command.hpp"
@@ -60,7 +60,7 @@ nlohmann::json check_json(const pcnas::nn::latency_check& c) {
 }
 
 // Builds a table: the per-op entries, the calibration sample and (with --validate K) K other
-// architectures, all measured in the same rounds (nn::build_latency_table).
+// architectures measured with it (nn::build_latency_table).
 template <class S>
 int build(const latency_options& o) {
   auto b = make_backend(o.threads);
@@ -73,7 +73,7 @@ int build(const latency_options& o) {
   std::size_t entries = 2;
   for (auto c : S::num_choices) entries += c;
   std::fprintf(stderr, "profiling %s at batch %d on %s: %zu ops and %zu architectures (%zu to calibrate, %zu to check) "
-               "in the same rounds\n",
+               "(the architectures in rounds of their own, after the ops)\n",
                std::string(S::name).c_str(), o.batch, b.name().c_str(), entries, bo.calibrate + bo.check, bo.calibrate,
                bo.check);
   pcnas::nn::built_latency_table built;
@@ -119,7 +119,7 @@ int build(const latency_options& o) {
     std::fprintf(stderr, "not calibrated (--calibrate 0): the table holds the plain per-op sums\n");
   }
   if (built.check && !o.json) {
-    std::printf("check on %zu other architectures measured in the same rounds (median %.3f ms):\n",
+    std::printf("check on %zu other architectures measured with the calibration sample (median %.3f ms):\n",
                 built.check->architectures.size(), built.check->median_measured());
     print_check(*built.check, "per-op sum (uncalibrated):");
   }
