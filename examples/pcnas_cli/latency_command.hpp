@@ -169,10 +169,9 @@ struct latency_given {
   }
 };
 
-inline latency_given add_latency_options(CLI::App& cmd_ref, latency_options& o) {
-  auto* cmd = &cmd_ref;
-  auto& cmd_footer = cmd_ref;
-  cmd_footer.footer(
+inline latency_given add_latency_options(CLI::App& app, latency_options& o) {
+  auto* cmd = &app;
+  cmd->footer(
       "Build:    pcnas latency fmnist --threads 2 --out table.json [--validate K]\n"
       "          Times every (layer, choice) alone and the stem + head, then --calibrate architectures end to end in\n"
       "          rounds of their own, as another process measures them (each time is the median of --repeats rounds\n"

@@ -66,8 +66,8 @@ inline nlohmann::json stored_options(const search_options& o, const pcnas::searc
   return j;
 }
 
-inline void add_search_options(CLI::App& cmd_ref, search_options& o) {
-  auto* cmd = &cmd_ref;
+inline void add_search_options(CLI::App& app, search_options& o) {
+  auto* cmd = &app;
   cmd->add_option("space", o.space, "fmnist or fmnist_micro")->required();
   cmd->add_option("--method", o.method, "pcnas, spos (uniform one-shot + evolution) or random (uniform one-shot + "
                                          "random search); the baselines get as many evaluations as PC-NAS")
