@@ -20,6 +20,8 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <sstream>
+#include <string>
 #include <vector>
 
 namespace {
@@ -235,4 +237,23 @@ TEST_CASE("thrust backend: a short PC-NAS search ends as well as the reference b
   for (std::size_t i = 0; i < a.final_pool.size(); ++i)
     CHECK(std::abs(a.final_pool[i].potential - b.final_pool[i].potential) <= 2.0 / 256 + 1e-12);
   if (a.best_arch == b.best_arch) MESSAGE("search: the same architecture as " << reference_name);
+}
+
+TEST_CASE("thrust backend: batches gathered on the device and one optimizer pass train exactly as uploads do") {
+  const auto train = random_images(256, 12), val = random_images(64, 13);
+  static_assert(backend::has_gather<device> && backend::has_sgd_update_many<device>);
+  auto state_after = [&](bool resident, std::size_t read_every) {
+    device t({.threads = 2});
+    nn::trainer_options o{.batch_size = 32, .eval_batch_size = 32, .validation_images = 64, .seed = 5};
+    o.resident_training_data = resident;
+    o.loss_read_interval = read_every;
+    nn::supernet_trainer<device, small> trainer(t, train, val, o);
+    for (int i = 0; i < 12; ++i) (void)trainer.train_step(i % 2 ? std::vector<int>{1, 1} : std::vector<int>{0, 2}, 0.05);
+    std::ostringstream out;
+    trainer.save(out);
+    return out.str();
+  };
+  const std::string uploaded = state_after(false, 1);
+  CHECK(state_after(true, 1) == uploaded);
+  CHECK(state_after(true, 5) == uploaded);
 }

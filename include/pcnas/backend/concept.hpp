@@ -447,4 +447,48 @@ concept has_depthwise_backward = has_types<B> && requires(B& b, const depthwise_
   b.depthwise_backward(d, x, x, x, y, y);  // (desc, x, w, dy, dx, dw)
 };
 
+// ---------------------------------------------------------------------------------------------
+// Optional members for a device-resident training loop. A GPU pays for every launch and every
+// host round trip; these let a step update all its tensors in one call and take its batch from
+// data uploaded once. Without them the library falls back to the required members.
+// ---------------------------------------------------------------------------------------------
+
+// The hyper-parameters shared by every tensor of one optimizer step.
+struct sgd_step {
+  double learning_rate = 0.0;
+  double momentum = 0.9;
+  double weight_decay = 0.0;  // applied to the tensors whose item says decay
+  bool nesterov = true;
+};
+
+// One parameter tensor of that step: `size` elements of value, grad and momentum.
+template <class Tensor>
+struct sgd_item {
+  index size = 0;
+  bool decay = true;
+  Tensor* value = nullptr;
+  const Tensor* grad = nullptr;
+  Tensor* momentum = nullptr;
+};
+
+// sgd_update for every item, as one call: `b.sgd_update_many(step, items)` has the meaning of
+// `sgd_update({size, lr, momentum, decay ? weight_decay : 0, nesterov}, *value, *grad, *momentum)`
+// for each item, in any order (the items never share a tensor).
+template <class B>
+concept has_sgd_update_many = has_types<B> && requires(B& b, const sgd_step& s,
+                                                       std::span<const sgd_item<tensor_t<B>>> items) {
+  b.sgd_update_many(s, items);
+};
+
+// A batch assembled on the device from a resident copy of the data set:
+// `gather_rows(rows, row_size, src, which, dst)` copies row which[i] of src (rows of row_size
+// elements) to row i of dst for i < rows; `gather_labels(rows, src, which, dst)` does the same
+// for labels. `which` holds int32 row numbers, uploaded with upload_labels.
+template <class B>
+concept has_gather = has_types<B> && requires(B& b, index n, const tensor_t<B>& x, tensor_t<B>& y,
+                                              const label_tensor_t<B>& cl, label_tensor_t<B>& l) {
+  b.gather_rows(n, n, x, cl, y);
+  b.gather_labels(n, cl, cl, l);
+};
+
 }  // namespace pcnas::backend

@@ -45,6 +45,9 @@ PCNAS_DETAIL_DECLARES(conv_bn_relu6_backward)
 PCNAS_DETAIL_DECLARES(head_forward)
 PCNAS_DETAIL_DECLARES(head_backward)
 PCNAS_DETAIL_DECLARES(depthwise_backward)
+PCNAS_DETAIL_DECLARES(sgd_update_many)
+PCNAS_DETAIL_DECLARES(gather_rows)
+PCNAS_DETAIL_DECLARES(gather_labels)
 #undef PCNAS_DETAIL_DECLARES
 
 }  // namespace detail
@@ -60,7 +63,10 @@ struct fused_path {
   constexpr bool mismatched() const noexcept { return declared && !provided; }
 };
 
-inline constexpr std::size_t num_fused_paths = 6;
+inline constexpr std::size_t num_fused_paths = 8;
+// The first six fuse computation; the last two serve a device-resident loop (one optimizer call
+// per step, batches gathered from data uploaded once), which a CPU backend need not offer.
+inline constexpr std::size_t num_compute_paths = 6;
 
 /// The compile-time list, in the order of concept.hpp.
 template <class B>
@@ -78,6 +84,10 @@ inline constexpr std::array<fused_path, num_fused_paths> fused_paths{{
      detail::declares_head_forward<B>() || detail::declares_head_backward<B>()},
     {"depthwise_backward", "depthwise_backward_data + depthwise_backward_filter", has_depthwise_backward<B>,
      detail::declares_depthwise_backward<B>()},
+    {"sgd_update_many", "one sgd_update call per parameter tensor of a step", has_sgd_update_many<B>,
+     detail::declares_sgd_update_many<B>()},
+    {"gather", "uploading every training batch from the host", has_gather<B>,
+     detail::declares_gather_rows<B>() || detail::declares_gather_labels<B>()},
 }};
 
 template <class B>
@@ -127,6 +137,12 @@ consteval bool check_fused_paths() {
   static_assert(!p[5].mismatched(),
                 "This backend declares depthwise_backward but not as the contract states, so the modules do not use "
                 "it: see has_depthwise_backward in pcnas/backend/concept.hpp.");
+  static_assert(!p[6].mismatched(),
+                "This backend declares sgd_update_many but not as the contract states, so the optimizer does not "
+                "use it: see has_sgd_update_many in pcnas/backend/concept.hpp.");
+  static_assert(!p[7].mismatched(),
+                "This backend declares gather_rows or gather_labels but not as the contract states, so the trainer "
+                "does not use them: see has_gather in pcnas/backend/concept.hpp.");
   return true;
 }
 

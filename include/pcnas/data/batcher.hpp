@@ -112,7 +112,22 @@ class batcher {
 
   // The batch at position(), then moves on; after an epoch's last batch the next epoch starts,
   // so the stream never ends. Loop batches_per_epoch() times for exactly one epoch.
-  batch_view next() {
+  batch_view next() { return advance(true); }
+
+  // The same batch without its images (empty span): its indices and labels, for a consumer that
+  // holds the data set elsewhere (a device-resident copy). Only without augmentation, whose
+  // random draws exist only as augmented images.
+  batch_view next_indices() {
+    if (options_.augment.enabled())
+      throw std::logic_error("pcnas::data::batcher::next_indices: augmented batches exist only as images");
+    return advance(false);
+  }
+
+  const batcher_options& options() const noexcept { return options_; }
+  const dataset& data() const noexcept { return *ds_; }
+
+ private:
+  batch_view advance(bool with_images) {
     const batch_position here = position_;
     prepare_order(here.epoch);
     const std::size_t b = options_.batch_size;
@@ -126,6 +141,7 @@ class batcher {
       const std::size_t i = order_[start + k];
       indices_[k] = i;
       labels_[k] = ds_->labels[i];
+      if (!with_images) continue;
       const auto dst = std::span<float>(images_).subspan(k * image, image);
       if (options_.augment.enabled()) {
         apply_augmentation(ds_->image(i), dst, shape, draw_augmentation(options_.augment, aug_rng), fill_);
@@ -139,7 +155,7 @@ class batcher {
     if (position_.index == batches_per_epoch()) position_ = {here.epoch + 1, 0};
 
     batch_view view;
-    view.images = std::span<const float>(images_).first(size * image);
+    view.images = std::span<const float>(images_).first(with_images ? size * image : 0);
     view.labels = std::span<const std::uint8_t>(labels_).first(size);
     view.indices = std::span<const std::size_t>(indices_).first(size);
     view.size = size;
@@ -150,10 +166,6 @@ class batcher {
     return view;
   }
 
-  const batcher_options& options() const noexcept { return options_; }
-  const dataset& data() const noexcept { return *ds_; }
-
- private:
   // The epoch's order is a function of (seed, epoch) alone, built when the epoch changes.
   void prepare_order(std::uint64_t epoch) {
     if (options_.mode == batch_mode::eval || (order_ready_ && order_epoch_ == epoch)) return;

@@ -1,5 +1,5 @@
 // SGD with (Nesterov) momentum and weight decay on the parameters that ask for it, and the
-// cosine learning-rate schedule.
+// cosine learning-rate schedule. A backend with sgd_update_many gets a whole step in one call.
 #pragma once
 
 #include <pcnas/backend/concept.hpp>
@@ -8,6 +8,7 @@
 #include <cmath>
 #include <numbers>
 #include <span>
+#include <vector>
 
 namespace pcnas::nn {
 
@@ -30,7 +31,14 @@ class sgd {
   }
   // Only the listed parameters move: a supernet passes the sampled path's.
   void step(B& b, std::span<parameter<B>* const> params, double learning_rate) const {
-    for (auto* p : params) step(b, *p, learning_rate);
+    if constexpr (backend::has_sgd_update_many<B>) {
+      items_.clear();
+      for (auto* p : params) items_.push_back({p->size, p->decay, &p->value, &p->grad, &p->momentum});
+      b.sgd_update_many({learning_rate, options_.momentum, options_.weight_decay, options_.nesterov},
+                        std::span<const backend::sgd_item<backend::tensor_t<B>>>(items_));
+    } else {
+      for (auto* p : params) step(b, *p, learning_rate);
+    }
   }
   void zero_momentum(B& b, std::span<parameter<B>* const> params) const {
     for (auto* p : params) b.fill(p->size, backend::value_type_t<B>(0), p->momentum);
@@ -38,6 +46,7 @@ class sgd {
 
  private:
   sgd_options options_;
+  mutable std::vector<backend::sgd_item<backend::tensor_t<B>>> items_;  // reused from step to step
 };
 
 // lr(t) = final + (base - final)·(1 + cos(π·t/total))/2 for t in [0, total].

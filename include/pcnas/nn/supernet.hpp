@@ -115,13 +115,24 @@ class supernet {
     return out;
   }
 
+  /// Throws space::arch_error, with the reason, unless `arch` is a path of this space.
+  static void check_arch(std::span<const int> arch) { check(arch); }
+
   /// Restarts the path's running statistics (before a BN recalibration).
   void reset_running_stats(B& b, std::span<const int> arch) {
     check(arch);
-    for_each_stem([&](auto& op) { op.reset_running_stats(b); });
+    reset_stem_running_stats(b);
     for_each_layer([&](auto& block, std::size_t l) { block.reset_running_stats(b, choice(arch, l)); });
     head_.reset_running_stats(b);
   }
+  /// The same piece by piece, as forward_stem, forward_layer and forward_head run them.
+  void reset_stem_running_stats(B& b) {
+    for_each_stem([&](auto& op) { op.reset_running_stats(b); });
+  }
+  void reset_layer_running_stats(B& b, std::size_t layer, std::size_t choice) {
+    with_index<num_layers>(layer, [&](auto l) { std::get<l()>(blocks_).reset_running_stats(b, choice); });
+  }
+  void reset_head_running_stats(B& b) { head_.reset_running_stats(b); }
 
  private:
   using blocks_type = typename detail::block_tuple<B, Space, std::make_index_sequence<num_layers>>::type;

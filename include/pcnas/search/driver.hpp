@@ -69,15 +69,24 @@ concept search_method = requires(const M& m, typename M::state& s, const typenam
 struct time_split {
   double training_s = 0.0, recalibration_s = 0.0, evaluation_s = 0.0, checkpoint_s = 0.0;
   std::size_t steps = 0, recalibrations = 0, evaluations = 0, checkpoints = 0;
+  // evaluate_all() calls: evaluations (with their recalibrations, when asked) issued back to
+  // back, so the two cannot be told apart.
+  double batched_evaluation_s = 0.0;
+  std::size_t batched_evaluations = 0;
 
   std::string describe() const {
     const auto part = [](double s, std::size_t n, const char* what) {
-      char text[96];
+      char text[128];
       std::snprintf(text, sizeof text, "%.1f s in %zu %s", s, n, what);
       return std::string(text);
     };
-    return part(training_s, steps, "training steps") + ", " + part(recalibration_s, recalibrations, "recalibrations") +
-           ", " + part(evaluation_s, evaluations, "evaluations") + ", " + part(checkpoint_s, checkpoints, "checkpoints");
+    std::string text = part(training_s, steps, "training steps") + ", ";
+    if (recalibrations > 0 || batched_evaluations == 0)
+      text += part(recalibration_s, recalibrations, "recalibrations") + ", ";
+    if (evaluations > 0 || batched_evaluations == 0) text += part(evaluation_s, evaluations, "evaluations") + ", ";
+    if (batched_evaluations > 0)
+      text += part(batched_evaluation_s, batched_evaluations, "evaluations with their recalibrations") + ", ";
+    return text + part(checkpoint_s, checkpoints, "checkpoints");
   }
 };
 
@@ -98,6 +107,14 @@ class timed_supernet {
   }
   auto evaluate(std::span<const int> arch) {
     return timed(t_.evaluation_s, t_.evaluations, [&] { return net_.evaluate(arch); });
+  }
+  std::vector<double> evaluate_all(std::span<const std::vector<int>> archs, bool recalibrate)
+    requires supernet_has_evaluate_all<Net>
+  {
+    std::size_t calls = 0;
+    auto r = timed(t_.batched_evaluation_s, calls, [&] { return net_.evaluate_all(archs, recalibrate); });
+    t_.batched_evaluations += archs.size();
+    return r;
   }
   void save(std::ostream& out) const { net_.save(out); }
   void load(std::istream& in) { net_.load(in); }

@@ -223,27 +223,30 @@ class pc_nas_method {
         c.prefix.push_back(static_cast<int>(o));
         if (k.is_feasible(c.prefix)) candidates.push_back(std::move(c));
       }
+    // Per candidate, its completions' distinct paths are scored in one evaluate_all call, so a
+    // device supernet runs them back to back; progress is still reported per candidate.
     std::vector<double> accuracies;
-    std::map<std::vector<int>, double> seen;
+    std::vector<std::vector<int>> archs, distinct;
+    std::vector<std::size_t> which;
     for (std::size_t i = 0; i < candidates.size(); ++i) {
       auto& c = candidates[i];
-      accuracies.clear();
-      seen.clear();
+      archs.clear();
+      distinct.clear();
+      which.clear();
       double cost_sum = 0.0;
       for (std::size_t j = 0; j < o_.completions; ++j) {
         rng r = stream(o_.seed, stream_kind::potential, (static_cast<std::uint64_t>(layer) << 32) | j);
-        const std::vector<int> arch = k.complete(c.prefix, r);
-        double accuracy;
-        if (const auto it = seen.find(arch); o_.deduplicate_evaluations && it != seen.end()) {
-          accuracy = it->second;
-        } else {
-          accuracy = detail::checked_evaluate(net, arch, o_.recalibrate);
-          ++s.evaluations;
-          seen.emplace(arch, accuracy);
-        }
-        accuracies.push_back(accuracy);
-        cost_sum += k.model().predict(arch);
+        archs.push_back(k.complete(c.prefix, r));
+        cost_sum += k.model().predict(archs.back());
+        const auto seen = o_.deduplicate_evaluations ? std::find(distinct.begin(), distinct.end(), archs.back())
+                                                     : distinct.end();
+        which.push_back(static_cast<std::size_t>(seen - distinct.begin()));
+        if (seen == distinct.end()) distinct.push_back(archs.back());
       }
+      const std::vector<double> scored = detail::checked_evaluate_all(net, distinct, o_.recalibrate);
+      s.evaluations += distinct.size();
+      accuracies.clear();
+      for (std::size_t j : which) accuracies.push_back(scored[j]);
       double sum = 0.0;
       for (double a : accuracies) sum += a;
       c.potential = sum / static_cast<double>(accuracies.size());

@@ -7,6 +7,9 @@
 #include <span>
 #include <stdexcept>
 #include <string>
+#include <vector>
+
+#include <pcnas/search/supernet_concept.hpp>
 
 #include <pcnas/cost/constraint.hpp>
 
@@ -49,14 +52,34 @@ double checked_train_step(Supernet& net, std::span<const int> arch, double learn
   return loss;
 }
 
-template <class Supernet>
-double checked_evaluate(Supernet& net, std::span<const int> arch, bool recalibrate) {
-  if (recalibrate) net.recalibrate(arch);
-  const double accuracy = static_cast<double>(net.evaluate(arch));
+inline double checked_accuracy(double accuracy, std::span<const int> arch) {
   if (!(accuracy >= 0.0 && accuracy <= 1.0))
     throw std::runtime_error("the supernet's evaluate() returned " + std::to_string(accuracy) +
                              " for architecture " + arch_to_string(arch) + "; an accuracy must be in [0, 1]");
   return accuracy;
+}
+
+template <class Supernet>
+double checked_evaluate(Supernet& net, std::span<const int> arch, bool recalibrate) {
+  if (recalibrate) net.recalibrate(arch);
+  return checked_accuracy(static_cast<double>(net.evaluate(arch)), arch);
+}
+
+// Many paths at once: through the supernet's evaluate_all where it has one (back to back on a
+// device), else one at a time.
+template <class Supernet>
+std::vector<double> checked_evaluate_all(Supernet& net, std::span<const std::vector<int>> archs, bool recalibrate) {
+  std::vector<double> accuracies;
+  if constexpr (supernet_has_evaluate_all<Supernet>) {
+    accuracies = net.evaluate_all(archs, recalibrate);
+    if (accuracies.size() != archs.size())
+      throw std::runtime_error("the supernet's evaluate_all() returned " + std::to_string(accuracies.size()) +
+                               " accuracies for " + std::to_string(archs.size()) + " architectures");
+    for (std::size_t i = 0; i < archs.size(); ++i) checked_accuracy(accuracies[i], archs[i]);
+  } else {
+    for (const auto& a : archs) accuracies.push_back(checked_evaluate(net, a, recalibrate));
+  }
+  return accuracies;
 }
 
 }  // namespace detail

@@ -7,6 +7,7 @@
 #include <cstddef>
 #include <iosfwd>
 #include <span>
+#include <vector>
 
 namespace pcnas::search {
 
@@ -49,6 +50,15 @@ template <class S>
 concept searchable_supernet = supernet_has_num_layers<S> && supernet_has_num_choices<S> &&
                               supernet_has_train_step<S> && supernet_has_recalibrate<S> &&
                               supernet_has_evaluate<S> && supernet_has_save<S> && supernet_has_load<S>;
+
+// Optional: `std::vector<double> evaluate_all(std::span<const std::vector<int>> archs, bool
+// recalibrate)`, the accuracies of many paths (each recalibrated first when asked), with the
+// meaning of the one-at-a-time calls. A device-resident supernet issues them back to back and
+// reads the results once; searches use it where they have several paths to score at once.
+template <class S>
+concept supernet_has_evaluate_all = requires(S& s, std::span<const std::vector<int>> archs, bool recalibrate) {
+  { s.evaluate_all(archs, recalibrate) } -> std::convertible_to<std::vector<double>>;
+};
 
 // Every search calls this first: one readable error per missing member, instead of a
 // concept-satisfaction trace. Returns true so it can sit in a static_assert without adding a

@@ -60,6 +60,7 @@ struct conformance_traits : default_conformance_traits<B> {};
     SUBCASE("linear") { ::pcnas::testing::check_linear(b, pcnas_t::tolerances); }                              \
     SUBCASE("softmax cross-entropy") { ::pcnas::testing::check_cross_entropy(b, pcnas_t::tolerances); }        \
     SUBCASE("sgd") { ::pcnas::testing::check_sgd(b, pcnas_t::tolerances); }                                   \
+    SUBCASE("device-loop members") { ::pcnas::testing::check_device_loop(b, pcnas_t::tolerances); }             \
   }                                                                                                            \
   TEST_CASE(#__VA_ARGS__ " conformance: op modules, fused paths included") {                                   \
     using pcnas_b = __VA_ARGS__;                                                                               \

@@ -484,4 +484,73 @@ void check_sgd(B& b, const tolerance& tol) {
   }
 }
 
+// The optional device-loop members, where B has them: sgd_update_many against sgd_update of
+// each tensor on the reference (tensors of several sizes, with and without decay), and the
+// gathers against rows picked on the host.
+template <class B>
+void check_device_loop(B& b, const tolerance& tol) {
+  if constexpr (backend::has_sgd_update_many<B>) {
+    pcnas::rng r(92);
+    const std::vector<ix> sizes{1, 37, 1000, 5};
+    std::vector<host> w, g, m;
+    for (ix n : sizes) {
+      w.push_back(as_float(random_host(r, n)));
+      g.push_back(as_float(random_host(r, n)));
+      m.push_back(as_float(random_host(r, n)));
+    }
+    for (const bool nesterov : {true, false}) {
+      CAPTURE(nesterov);
+      const backend::sgd_step step{0.1, 0.9, 4e-5, nesterov};
+      std::vector<backend::tensor_t<B>> tw, tg, tm;
+      std::vector<backend::sgd_item<backend::tensor_t<B>>> items;
+      for (std::size_t i = 0; i < sizes.size(); ++i) {
+        tw.push_back(put(b, w[i]));
+        tg.push_back(put(b, g[i]));
+        tm.push_back(put(b, m[i]));
+      }
+      for (std::size_t i = 0; i < sizes.size(); ++i) items.push_back({sizes[i], i % 2 == 0, &tw[i], &tg[i], &tm[i]});
+      b.sgd_update_many(step, std::span<const backend::sgd_item<backend::tensor_t<B>>>(items));
+      b.sgd_update_many(step, std::span<const backend::sgd_item<backend::tensor_t<B>>>(items));  // the same table again
+      reference_backend ref;
+      for (std::size_t i = 0; i < sizes.size(); ++i) {
+        CAPTURE(i);
+        auto rw = put(ref, w[i]), rm = put(ref, m[i]);
+        const double decay = i % 2 == 0 ? 4e-5 : 0.0;
+        for (int k = 0; k < 2; ++k) ref.sgd_update({sizes[i], 0.1, 0.9, decay, nesterov}, rw, put(ref, g[i]), rm);
+        expect_close(get(b, tw[i], sizes[i]), get(ref, rw, sizes[i]), tol.reference,
+                     "sgd_update_many: weights against sgd_update of each tensor on the reference");
+        expect_close(get(b, tm[i], sizes[i]), get(ref, rm, sizes[i]), tol.reference,
+                     "sgd_update_many: momentum against sgd_update of each tensor on the reference");
+      }
+    }
+  }
+  if constexpr (backend::has_gather<B>) {
+    pcnas::rng r(93);
+    const ix rows = 7, row = 13, picked = 5;
+    const host src = as_float(random_host(r, rows * row));
+    const std::vector<std::int32_t> labels{3, 1, 4, 1, 5, 9, 2}, which{6, 0, 0, 3, 5};
+    auto x = put(b, src);
+    auto lab = b.allocate_labels(rows);
+    b.upload_labels(labels, lab);
+    auto idx = b.allocate_labels(picked);
+    b.upload_labels(which, idx);
+    auto y = b.allocate(picked * row);
+    auto out_labels = b.allocate_labels(picked);
+    b.gather_rows(picked, row, x, idx, y);
+    b.gather_labels(picked, lab, idx, out_labels);
+    host want;
+    for (std::int32_t k : which) want.insert(want.end(), src.begin() + k * row, src.begin() + (k + 1) * row);
+    expect_close(get(b, y, picked * row), want, 0.0, "gather_rows: the rows picked, exactly");
+    // Labels come back through a gathered one-hot loss: the cross-entropy's correct count is
+    // the number of rows whose logits peak at the gathered label.
+    const backend::cross_entropy_desc d{picked, 10, 0.0};
+    host logits(static_cast<std::size_t>(picked * 10), 0.0);
+    for (std::size_t i = 0; i < which.size(); ++i)
+      logits[i * 10 + static_cast<std::size_t>(labels[static_cast<std::size_t>(which[i])])] = 5.0;
+    auto stats = put(b, host{0.0, 0.0});
+    b.softmax_cross_entropy_forward(d, put(b, logits), out_labels, stats);
+    CHECK_MESSAGE(get(b, stats, 2)[1] == static_cast<double>(picked), "gather_labels: the labels picked");
+  }
+}
+
 }  // namespace pcnas::testing

@@ -22,6 +22,7 @@
 #include <span>
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 namespace pcnas::backend::thrust {
 
@@ -42,7 +43,8 @@ class backend {
 
   explicit backend(options o = {})
       : alloc_(std::make_shared<caching_allocator>()), sys_(o.threads, o.serial_below), cols_(alloc_), partial_(alloc_),
-        sums_(alloc_) {}
+        sums_(alloc_), sgd_items_(alloc_),
+        sgd_offsets_(alloc_) {}
 
   std::string name() const { return sys_.name(); }
 #if THRUST_DEVICE_SYSTEM != THRUST_DEVICE_SYSTEM_CUDA
@@ -273,6 +275,43 @@ class backend {
     each(d.batch, detail::cross_entropy_backward_fn{d, logits.data(), labels.data(), dlogits.data()});
   }
 
+  // --- a device-resident loop (the optional members of concept.hpp) ---------------------------
+  // A step's tensors in one pass. The table of tensors is uploaded only when it differs from
+  // the previous call's, so a repeated path issues a single launch and no copy.
+  void sgd_update_many(const sgd_step& s, std::span<const sgd_item<tensor>> items) {
+    sgd_table_.clear();
+    sgd_start_.assign(1, 0);
+    for (const auto& it : items) {
+      need(*it.value, it.size, "sgd_update_many");
+      need(*it.grad, it.size, "sgd_update_many");
+      need(*it.momentum, it.size, "sgd_update_many");
+      if (it.size <= 0) continue;
+      sgd_table_.push_back({it.value->data(), it.grad->data(), it.momentum->data(),
+                            it.decay ? float(s.weight_decay) : 0.0f});
+      sgd_start_.push_back(sgd_start_.back() + it.size);
+    }
+    const index count = static_cast<index>(sgd_table_.size());
+    if (count == 0) return;
+    if (sgd_table_ != sgd_uploaded_) {
+      sys_.upload(sgd_items_.get(count), sgd_table_.data(), sgd_table_.size() * sizeof(detail::sgd_many_item));
+      sys_.upload(sgd_offsets_.get(count + 1), sgd_start_.data(), sgd_start_.size() * sizeof(index));
+      sgd_uploaded_ = sgd_table_;
+    }
+    each(sgd_start_.back(), detail::sgd_many_fn{float(s.learning_rate), float(s.momentum), s.nesterov,
+                                                sgd_items_.get(count), sgd_offsets_.get(count + 1), count});
+  }
+
+  void gather_rows(index rows, index row, const tensor& src, const label_tensor& which, tensor& dst) {
+    need_labels(which, rows, "gather_rows");
+    need(dst, rows * row, "gather_rows");
+    each(rows * row, detail::gather_rows_fn{row, src.data(), which.data(), dst.data()});
+  }
+  void gather_labels(index rows, const label_tensor& src, const label_tensor& which, label_tensor& dst) {
+    need_labels(which, rows, "gather_labels");
+    need_labels(dst, rows, "gather_labels");
+    each(rows, detail::gather_labels_fn{src.data(), which.data(), dst.data()});
+  }
+
   // --- optimizer ----------------------------------------------------------------------------
   void sgd_update(const sgd_desc& d, tensor& w, const tensor& g, tensor& m) {
     need(w, d.size, "sgd_update");
@@ -354,9 +393,15 @@ class backend {
   workspace<float> cols_;       // im2col columns of the stem convolution
   workspace<double> partial_;   // per-chunk partial sums
   workspace<double> sums_;      // per-channel sums that outlive one channel_sums call
+  // sgd_update_many's table of tensors: built on the host, uploaded when it changes.
+  std::vector<detail::sgd_many_item> sgd_table_, sgd_uploaded_;
+  std::vector<index> sgd_start_;
+  workspace<detail::sgd_many_item> sgd_items_;
+  workspace<index> sgd_offsets_;
 };
 
 static_assert(check_backend<backend>());
 static_assert(has_batch_norm_relu6<backend> && has_batch_norm_add<backend>);
+static_assert(has_sgd_update_many<backend> && has_gather<backend>);
 
 }  // namespace pcnas::backend::thrust

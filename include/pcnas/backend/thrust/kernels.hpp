@@ -488,4 +488,49 @@ struct sgd_fn {
   }
 };
 
+// Every tensor of one optimizer step in one pass: element i belongs to the item k with
+// start[k] <= i < start[k + 1], found by bisection over the items' start offsets.
+struct sgd_many_item {
+  float* w;
+  const float* g;
+  float* m;
+  float weight_decay;
+  friend bool operator==(const sgd_many_item&, const sgd_many_item&) = default;
+};
+struct sgd_many_fn {
+  float lr, momentum;
+  bool nesterov;
+  const sgd_many_item* items;
+  const index* start;  // items + 1 offsets, start[0] = 0
+  index count;
+  PCNAS_HOST_DEVICE void operator()(index i) const {
+    index lo = 0, hi = count;  // start[lo] <= i < start[hi]
+    while (hi - lo > 1) {
+      const index mid = (lo + hi) / 2;
+      if (start[mid] <= i) lo = mid; else hi = mid;
+    }
+    const sgd_many_item& it = items[lo];
+    const index j = i - start[lo];
+    sgd_fn{lr, momentum, it.weight_decay, nesterov, it.w, it.g, it.m}(j);
+  }
+};
+
+// dst row r = src row which[r], rows of `row` elements.
+struct gather_rows_fn {
+  index row;
+  const float* src;
+  const std::int32_t* which;
+  float* dst;
+  PCNAS_HOST_DEVICE void operator()(index i) const {
+    const index r = div_(i, row);
+    dst[i] = src[index(which[r]) * row + (i - r * row)];
+  }
+};
+struct gather_labels_fn {
+  const std::int32_t* src;
+  const std::int32_t* which;
+  std::int32_t* dst;
+  PCNAS_HOST_DEVICE void operator()(index i) const { dst[i] = src[which[i]]; }
+};
+
 }  // namespace pcnas::backend::thrust::detail
