@@ -71,9 +71,11 @@ int main(int argc, char** argv) {
 
   std::vector<command> commands;
   for (auto add : {add_info, add_train, add_bench, add_latency, add_search}) commands.push_back(add(app));
+  // A subcommand starts with its parent's footer; one that set its own gets the exit codes after it.
   for (const auto& c : commands)
-    c.app->footer(c.app->get_footer().empty() ? std::string(exit_codes_help)
-                                              : c.app->get_footer() + "\n" + exit_codes_help);
+    if (c.app->get_footer().find(exit_codes_help) == std::string::npos)
+      c.app->footer(c.app->get_footer().empty() ? std::string(exit_codes_help)
+                                                : c.app->get_footer() + "\n" + exit_codes_help);
 
   try {
     app.parse(argc, argv);

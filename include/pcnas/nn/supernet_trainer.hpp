@@ -169,7 +169,9 @@ class supernet_trainer {
       const std::vector<int>& arch = archs[i];
       net_.check_arch(arch);
       std::size_t kept = 0;  // layers shared with the previous architecture
-      if (!kept_.valid) {
+      const bool have_stem = kept_.valid;
+      kept_.valid = false;  // until every level holds this path's outputs (an exception may come)
+      if (!have_stem) {
         kept_level images;
         images.recalibration = resident_recalibration_;
         for (const auto& batch : resident_validation_) images.validation.push_back(batch.images);

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cstddef>
 #include <map>
+#include <span>
 #include <string>
 #include <utility>
 #include <vector>
@@ -58,10 +59,13 @@ class evaluation_record {
   bool exhausted(const cost::constraint& k) const { return k.count_feasible() <= cost::count128{all_.size()}; }
 
   // Evaluates `arch` (recalibrating batch norm first if asked), reports it, and records it.
+  // Through evaluate_all where the supernet has it: one path at a time, but a supernet that
+  // keeps layer outputs between calls skips the layers this path shares with the last one.
   template <class Supernet, class Callbacks>
   void evaluate(Supernet& net, const cost::constraint& k, std::vector<int> arch, bool recalibrate, std::size_t budget,
                 Callbacks& cb) {
-    const double accuracy = detail::checked_evaluate(net, arch, recalibrate);
+    const double accuracy =
+        detail::checked_evaluate_all(net, std::span<const std::vector<int>>(&arch, 1), recalibrate).front();
     const double cost = k.model().predict(arch);
     cb.evaluation(evaluation_info{size() + 1, budget, arch, accuracy, cost});
     add(scored_arch{std::move(arch), accuracy, cost});
