@@ -165,34 +165,40 @@ TEST_CASE("a search uploads its data once; evaluations of a candidate run back t
 TEST_CASE_TEMPLATE("evaluate_all gives what one-at-a-time calls give, bit for bit, and leaves the same state", B,
                    device_loop, pcnas::backend::eigen::backend) {
   fixture f;
-  B b1, b2;
-  nn::supernet_trainer<B, conformance_space> one(b1, f.train, f.val, f.options(1));
-  nn::supernet_trainer<B, conformance_space> all(b2, f.train, f.val, f.options(1));
-  for (int i = 0; i < 10; ++i) {
-    one.train_step(i % 2 ? path_a : path_b, 0.05);
-    all.train_step(i % 2 ? path_a : path_b, 0.05);
-  }
-  // No shared choice (only the stem is shared), one, and two: the shared layers run once.
-  const std::vector<std::vector<std::vector<int>>> groups{
-      {path_a, path_b, {1, 0, 0}, {0, 1, 1}}, {{1, 0, 0}, {1, 1, 1}, {1, 2, 0}}, {{0, 2, 0}, {0, 2, 1}}, {path_b}};
-  // The groups follow each other with nothing in between, so each call also reuses what the
-  // last one kept; a training step in between must make it start afresh.
-  for (const bool recalibrate : {true, false, true})
-    for (const auto& archs : groups) {
-      if (&archs == &groups.back()) {
-        one.train_step(path_a, 0.05);
-        all.train_step(path_a, 0.05);
-      }
-      CAPTURE(recalibrate);
-      CAPTURE(archs.size());
-      std::vector<double> expected;
-      for (const auto& a : archs) {
-        if (recalibrate) one.recalibrate(a);
-        expected.push_back(one.evaluate(a));
-      }
-      CHECK(all.evaluate_all(archs, recalibrate) == expected);
-      CHECK(state_of(all) == state_of(one));
+  // Every level kept, the first one or two (a level is about 100 kB here), none.
+  for (const std::size_t budget : {std::size_t{1} << 30, std::size_t{250'000}, std::size_t{0}}) {
+    CAPTURE(budget);
+    B b1, b2;
+    auto kept = f.options(1);
+    kept.kept_outputs_bytes = budget;
+    nn::supernet_trainer<B, conformance_space> one(b1, f.train, f.val, f.options(1));
+    nn::supernet_trainer<B, conformance_space> all(b2, f.train, f.val, kept);
+    for (int i = 0; i < 10; ++i) {
+      one.train_step(i % 2 ? path_a : path_b, 0.05);
+      all.train_step(i % 2 ? path_a : path_b, 0.05);
     }
+    // No shared choice (only the stem is shared), one, and two: the shared layers run once.
+    const std::vector<std::vector<std::vector<int>>> groups{
+        {path_a, path_b, {1, 0, 0}, {0, 1, 1}}, {{1, 0, 0}, {1, 1, 1}, {1, 2, 0}}, {{0, 2, 0}, {0, 2, 1}}, {path_b}};
+    // The groups follow each other with nothing in between, so each call also reuses what the
+    // last one kept; a training step in between must make it start afresh.
+    for (const bool recalibrate : {true, false, true})
+      for (const auto& archs : groups) {
+        if (&archs == &groups.back()) {
+          one.train_step(path_a, 0.05);
+          all.train_step(path_a, 0.05);
+        }
+        CAPTURE(recalibrate);
+        CAPTURE(archs.size());
+        std::vector<double> expected;
+        for (const auto& a : archs) {
+          if (recalibrate) one.recalibrate(a);
+          expected.push_back(one.evaluate(a));
+        }
+        CHECK(all.evaluate_all(archs, recalibrate) == expected);
+        CHECK(state_of(all) == state_of(one));
+      }
+  }
 }
 
 TEST_CASE("evaluate_all waits for the device once") {

@@ -15,6 +15,7 @@
 #include <pcnas/nn/supernet.hpp>
 
 #include <algorithm>
+#include <array>
 #include <cstring>
 #include <cmath>
 #include <cstdint>
@@ -56,6 +57,10 @@ struct trainer_options {
   // With a backend that gathers (backend::has_gather) and no augmentation: upload the training
   // set once and assemble each batch on the device, so that only its row numbers travel.
   bool resident_training_data = true;
+  // evaluate_all keeps each layer's outputs on the recalibration and validation batches, so
+  // that the next path skips the layers it shares with the last one, up to this many bytes
+  // (the levels nearest the input first; 0 keeps nothing).
+  std::size_t kept_outputs_bytes = std::size_t{1} << 30;
 };
 
 /// Training stopped because the loss became non-finite or exploded.
@@ -150,11 +155,9 @@ class supernet_trainer {
     }
     B& b = *backend_;
     make_evaluation_data_resident();
-    auto& levels = kept_.levels;
-    if (!kept_.valid || kept_.recalibrated != recalibrate_first) {
-      kept_ = {};
-      kept_.levels.resize(Space::num_layers + 1);
-    }
+    constexpr std::size_t L = Space::num_layers;
+    if (!kept_.valid || kept_.recalibrated != recalibrate_first) kept_ = {};
+    kept_.levels.resize(L + 1);
     // One piece (stem, layer or head) over a level: its statistics first, then the outputs.
     auto run = [&](const kept_level& in, kept_level& out, auto&& op, auto&& reset) {
       kept_level next;
@@ -165,34 +168,56 @@ class supernet_trainer {
       for (const auto& x : in.validation) next.validation.push_back(op(x, mode::eval));
       out = std::move(next);
     };
+    kept_level images;
+    images.recalibration = resident_recalibration_;
+    for (const auto& batch : resident_validation_) images.validation.push_back(batch.images);
     for (std::size_t i = 0; i < archs.size(); ++i) {
       const std::vector<int>& arch = archs[i];
       net_.check_arch(arch);
-      std::size_t kept = 0;  // layers shared with the previous architecture
-      const bool have_stem = kept_.valid;
-      kept_.valid = false;  // until every level holds this path's outputs (an exception may come)
+      // Levels [0, from] hold this path's outputs already: the stem's and those of the layers
+      // it shares with the last path, as far as they were kept.
+      const bool have_stem = kept_.valid && kept_.stored > 0;
+      std::size_t from = 0;
+      if (have_stem)
+        while (from + 1 < kept_.stored && from < L && arch[from] == kept_.path[from]) ++from;
+      kept_.valid = false;  // until the levels hold this path's outputs (an exception may come)
+      // Levels past the memory budget go through two scratch levels instead.
+      kept_level scratch[2];
+      int last_scratch = 1;
+      auto output = [&](std::size_t d) -> kept_level& {
+        return d < kept_.stored ? kept_.levels[d] : scratch[last_scratch ^= 1];
+      };
+      auto account = [&](std::size_t d) {
+        if (d >= kept_.stored) return;
+        const std::size_t bytes = level_bytes(kept_.levels[d]);
+        if (kept_.bytes[d] == 0) kept_.bytes[d] = bytes;
+        std::size_t total = 0;
+        for (std::size_t e = 0; e <= d; ++e) total += kept_.bytes[e];
+        if (total > options_.kept_outputs_bytes) kept_.stored = d;  // used once more, then dropped
+      };
+      const kept_level* in = &kept_.levels[from];
       if (!have_stem) {
-        kept_level images;
-        images.recalibration = resident_recalibration_;
-        for (const auto& batch : resident_validation_) images.validation.push_back(batch.images);
-        run(images, levels[0], [&](const activation<B>& x, mode m) { return net_.forward_stem(ctx_, x, m); },
+        kept_level& out = output(0);
+        run(images, out, [&](const activation<B>& x, mode m) { return net_.forward_stem(ctx_, x, m); },
             [&] { net_.reset_stem_running_stats(b); });
-      } else {
-        while (kept < Space::num_layers && arch[kept] == kept_.path[kept]) ++kept;
+        account(0);
+        in = &out;
       }
-      for (std::size_t l = kept; l < Space::num_layers; ++l) {
+      for (std::size_t l = from; l < L; ++l) {
         const auto c = static_cast<std::size_t>(arch[l]);
-        run(levels[l], levels[l + 1],
-            [&](const activation<B>& x, mode m) { return net_.forward_layer(ctx_, x, l, c, m); },
+        kept_level& out = output(l + 1);
+        run(*in, out, [&](const activation<B>& x, mode m) { return net_.forward_layer(ctx_, x, l, c, m); },
             [&] { net_.reset_layer_running_stats(b, l, c); });
+        account(l + 1);
+        in = &out;
       }
+      kept_level logits;
+      run(*in, logits, [&](const activation<B>& x, mode m) { return net_.forward_head(ctx_, x, m); },
+          [&] { net_.reset_head_running_stats(b); });
+      for (std::size_t d = kept_.stored; d <= L; ++d) kept_.levels[d] = {};
       kept_.path = arch;
       kept_.recalibrated = recalibrate_first;
       kept_.valid = true;
-      kept_level logits;
-      run(levels[Space::num_layers], logits,
-          [&](const activation<B>& x, mode m) { return net_.forward_head(ctx_, x, m); },
-          [&] { net_.reset_head_running_stats(b); });
       auto& loss = eval_loss(i);
       loss.reset(b);
       for (std::size_t v = 0; v < logits.validation.size(); ++v)
@@ -417,10 +442,18 @@ class supernet_trainer {
   };
   struct kept_outputs {
     std::vector<kept_level> levels;
+    std::array<std::size_t, Space::num_layers + 1> bytes{};  // each level's size, once known
+    std::size_t stored = Space::num_layers + 1;              // levels [0, stored) are kept
     std::vector<int> path;
     bool recalibrated = false;
     bool valid = false;
   };
+  static std::size_t level_bytes(const kept_level& level) {
+    std::size_t n = 0;
+    for (const auto* list : {&level.recalibration, &level.validation})
+      for (const auto& x : *list) n += static_cast<std::size_t>(x.shape().numel());
+    return n * sizeof(value_type);
+  }
 
   // A batch uploaded once and kept: images, and labels sized exactly.
   struct resident_batch {
