@@ -39,6 +39,17 @@ struct kernel_policy {
     return std::clamp<index>(gemm_block_floats / (K + N) / gemm_block_align * gemm_block_align, gemm_block_min,
                              gemm_block_max);
   }
+  // Rows of a 1×1-convolution block in the evaluation pipeline (fused.hpp, mbconv_forward_eval),
+  // which keeps a block, an image of the hidden tensors and their row windows in L2 at once:
+  // half of gemm_block_rows, at most `eval_block_max`.
+  static constexpr index eval_block_max = 256;
+  static index eval_block_rows(index K, index N) noexcept {
+    return std::clamp<index>(gemm_block_floats / 2 / (K + N) / gemm_block_align * gemm_block_align, gemm_block_min,
+                             eval_block_max);
+  }
+  // Images per thread of the evaluation pipeline (each thread recomputes up to an image and a few
+  // rows at its boundaries).
+  static constexpr index eval_min_images = 4;
   // Rows of a batch-norm statistics chunk: at most `bn_chunk_floats` values (32 KiB, so that the
   // second pass over the chunk reads L1), between 8 and 256 rows.
   static constexpr index bn_chunk_floats = 8192;
