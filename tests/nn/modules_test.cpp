@@ -283,7 +283,7 @@ bool same_bits(const std::vector<float>& a, const std::vector<float>& b) {
 
 }  // namespace
 
-TEST_CASE("eigen backend: the evaluation pipeline gives the stage-by-stage forward's bits") {
+TEST_CASE("eigen backend: the fused evaluation forwards (MBConv pipeline, stem, head) give the stage-by-stage bits") {
   struct kind {
     ix in, out, h, k, e, s;
   };
@@ -322,6 +322,31 @@ TEST_CASE("eigen backend: the evaluation pipeline gives the stage-by-stage forwa
       for (int threads : {1, 2, 3}) check(k, n, threads);
   // 177·81 = 14·1024 + 1 rows: both products end on a block of one row (a matrix-vector product).
   check({5, 5, 9, 3, 3, 1}, 177, 1);
+  // The stem: the convolution with BN + ReLU6 applied as it stores, against the convolution then
+  // the batch norm's pass.
+  for (const auto& [ci, h, co, s] : {std::array<ix, 4>{1, 28, 16, 1}, std::array<ix, 4>{3, 9, 20, 2}})
+    for (ix n : {1, 5})
+      for (int threads : {1, 2}) {
+        CAPTURE(ci);
+        CAPTURE(n);
+        CAPTURE(threads);
+        const pcnas::backend::conv2d_desc d{{n, h, h, ci}, co, 3, s, 1};
+        pcnas::rng r(static_cast<std::uint64_t>(3000 + ci + n + threads));
+        auto wt = uniform_floats(r, 9 * ci * co, -0.5, 0.5);
+        bn_state bn(r, co);
+        const auto x = uniform_floats(r, d.in.numel(), -1, 2);
+        ed::scratch ws;
+        ws.resize_threads(threads);
+        const ix out = d.out().numel();
+        std::vector<float> z(static_cast<std::size_t>(out)), want(z.size()), got(z.size(), -7.0f);
+        auto sc = ed::padded_channels(co), sh = ed::padded_channels(co);
+        ed::bn_running_affine(co, bn.ptrs(), 1e-5, sc.data(), sh.data());
+        ed::conv2d_forward_run(threads, ws, d, x.data(), wt.data(), z.data(), nullptr);
+        ed::bn_apply(threads, d.out().rows(), co, z.data(), sc.data(), sh.data(), ed::bn_epilogue::relu6, nullptr,
+                     want.data());
+        ed::stem_forward(threads, ws, d, 1e-5, wt.data(), bn.ptrs(), false, 0.0, x.data(), nullptr, got.data());
+        CHECK(same_bits(got, want));
+      }
   // The head: 1×1 convolution, BN + ReLU6 and the mean over the pixels.
   for (const auto& [ci, h, w, f] : {std::array<ix, 4>{80, 7, 7, 256}, std::array<ix, 4>{12, 3, 5, 20}})
     for (ix n : {1, 6, 41, 100})

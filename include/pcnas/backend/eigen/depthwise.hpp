@@ -170,12 +170,14 @@ template <int KT, int ST, int T>
 // One output plane of a channel block: out[oh][ow] = conv over the packed, padded plane `xp`.
 // Used for the forward (stride S) and for the data gradient of stride 1 (flipped weights).
 // `out` receives pixel (oh, ow) at out + (oh·Wo + ow)·C: C is the channel count for an NHWC
-// tensor, or `lanes` for a staging plane.
-template <int KT, int ST>
+// tensor, or `lanes` for a staging plane. With BnRelu6, what is stored is relu6(conv·sc + sh) (the
+// batch norm + ReLU6 that follows, in evaluation), rounded as vbn_relu6 rounds it anywhere.
+template <int KT, int ST, bool BnRelu6 = false>
 struct conv_plane_rows {
   template <int TT>
   static void run(const float* xp, index Wp, const float* w, int K, int S, index Ho, index Wo, float* out, index C,
-                  int valid) {
+                  int valid, vfloat sc = vfloat{}, vfloat sh = vfloat{}) {
+    const auto post = [&](vfloat v) { return BnRelu6 ? vbn_relu6(v, sc, sh) : v; };
     for (index oh = 0; oh < Ho; ++oh) {
       const float* xrow = xp + oh * S * Wp * lanes;
       float* orow = out + oh * Wo * C;
@@ -183,12 +185,12 @@ struct conv_plane_rows {
       for (; ow + TT <= Wo; ow += TT) {
         vfloat acc[TT];
         conv_chunk<KT, ST, TT>(xrow + ow * S * lanes, Wp, w, K, S, acc);
-        for (int t = 0; t < TT; ++t) store_lanes(orow + (ow + t) * C, acc[t], valid);
+        for (int t = 0; t < TT; ++t) store_lanes(orow + (ow + t) * C, post(acc[t]), valid);
       }
       for (; ow < Wo; ++ow) {
         vfloat acc[1];
         conv_chunk<KT, ST, 1>(xrow + ow * S * lanes, Wp, w, K, S, acc);
-        store_lanes(orow + ow * C, acc[0], valid);
+        store_lanes(orow + ow * C, post(acc[0]), valid);
       }
     }
   }
@@ -198,6 +200,13 @@ template <int KT, int ST>
 void conv_plane(const float* xp, index Wp, const float* w, int K, int S, index Ho, index Wo, float* out, index C,
                 int valid) {
   with_chunk<conv_plane_rows<KT, ST>>(chunk_width(Wo), xp, Wp, w, K, S, Ho, Wo, out, C, valid);
+}
+
+// The same followed by relu6(·sc + sh).
+template <int KT, int ST>
+void conv_plane_bn_relu6(const float* xp, index Wp, const float* w, int K, int S, index Ho, index Wo, float* out,
+                         index C, int valid, vfloat sc, vfloat sh) {
+  with_chunk<conv_plane_rows<KT, ST, true>>(chunk_width(Wo), xp, Wp, w, K, S, Ho, Wo, out, C, valid, sc, sh);
 }
 
 // Data gradient of a stride-2 convolution by gathering: input pixel (ih, iw) receives

@@ -309,9 +309,9 @@ inline void pw_block(index n, index K, index N, const float* x, const float* w, 
 // The evaluation forward of an MBConv (running statistics): each thread takes a range of images and
 // runs the whole block on them image by image, so that the hidden tensors live only in row
 // windows that stay in cache: the expansion's blocks up to the end of the image, BN1 + ReLU6 while
-// the depthwise packs the image, the depthwise into the second window, then the projection's
-// blocks that the window completes, with BN2 + ReLU6 before and BN3 (+ the identity) after, straight
-// into y. The products are cut only where gemm_cuts allows, so y has the bits of
+// the depthwise packs the image, the depthwise with BN2 + ReLU6 as it stores into the second
+// window, then the projection's blocks that the window completes, with BN3 (+ the identity) after,
+// straight into y. The products are cut only where gemm_cuts allows, so y has the bits of
 // mbconv_forward_staged's; a thread recomputes the few rows and the image its blocks share with the
 // next thread's.
 inline void mbconv_forward_eval(int threads, scratch& ws, const mbconv_desc& d, const mbconv_ptrs& t, const float* x,
@@ -336,7 +336,6 @@ inline void mbconv_forward_eval(int threads, scratch& ws, const mbconv_desc& d, 
     parallel_for(threads, d.in.n, kernel_policy::eval_min_images, [&](index i0, index i1, int th) {
       float* xp = ws.get(th, slot_x, Hp * Wp * lanes);
       zero_borders(xp, 1, d.in.h, d.in.w, p);
-      float* act = ws.get(th, slot_dy, (BR3 + 8) * Ch);
       float* zb = ws.get(th, slot_dw, (BR3 + 8) * Co);
       const index own_lo = i0 * HWo, own_hi = i1 * HWo;
       index pb = cuts3.start_at(own_lo);  // the next projection block
@@ -353,8 +352,9 @@ inline void mbconv_forward_eval(int threads, scratch& ws, const mbconv_desc& d, 
           for (index cb = 0; cb < blocks; ++cb) {
             const index c0 = cb * lanes;
             pack_blocks(src, 0, d.in.h, d.in.w, Ch, cb, cb + 1, p, xp, tr);
-            conv_plane<KT, ST>(xp, Wp, wpk + cb * K * K * lanes, static_cast<int>(K), static_cast<int>(S), hout.h,
-                               hout.w, out + c0, Ch, block_lanes(Ch, c0));
+            conv_plane_bn_relu6<KT, ST>(xp, Wp, wpk + cb * K * K * lanes, static_cast<int>(K), static_cast<int>(S),
+                                        hout.h, hout.w, out + c0, Ch, block_lanes(Ch, c0), vload(sc2.data() + c0),
+                                        vload(sh2.data() + c0));
           }
         };
         if (d.expands()) {
@@ -372,8 +372,7 @@ inline void mbconv_forward_eval(int threads, scratch& ws, const mbconv_desc& d, 
           const index e = cuts3.end_for(pb, std::min(pb + BR3, avail));
           if (e > avail) break;
           const index n = e - pb;
-          bn_apply_rows<bn_epilogue::relu6>(0, n, Ch, w2.row(pb), sc2.data(), sh2.data(), nullptr, act);
-          pw_block(n, Ch, Co, act, t.project_w, zb);
+          pw_block(n, Ch, Co, w2.row(pb), t.project_w, zb);
           const index lo = std::max(pb, own_lo) - pb, hi = std::min(e, own_hi) - pb;
           if (d.residual())
             bn_apply_rows<bn_epilogue::add>(lo, hi, Co, zb, sc3.data(), sh3.data(), x + pb * Co, y + pb * Co);
@@ -490,11 +489,12 @@ inline void stem_forward(int threads, scratch& ws, const conv2d_desc& d, double 
     channel_moments total(Co);
     for (const auto& p : parts) total.merge(p);
     bn_finalize_forward(total, Co, bn, eps, factor, sc.data(), sh.data());
+    bn_apply(threads, d.out().rows(), Co, z, sc.data(), sh.data(), bn_epilogue::relu6, nullptr, y);
   } else {
-    conv2d_forward_run(threads, ws, d, x, w, z, nullptr);
+    // Evaluation: BN + ReLU6 as the convolution stores (z is not written).
     bn_running_affine(Co, bn, eps, sc.data(), sh.data());
+    conv2d_forward_run(threads, ws, d, x, w, y, nullptr, sc.data(), sh.data());
   }
-  bn_apply(threads, d.out().rows(), Co, z, sc.data(), sh.data(), bn_epilogue::relu6, nullptr, y);
 }
 
 // BN + ReLU6 backward sums over (z, dy) → the map A, B, K (and the forward affine for the mask).
