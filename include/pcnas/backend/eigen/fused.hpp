@@ -103,7 +103,7 @@ void pw_forward_blocks(int threads, scratch& ws, index rows, index K, index N, c
         bn_apply_rows<bn_epilogue::relu6>(0, n, K, src, scale, shift, nullptr, blk);
         src = blk;
       }
-      if (direct_gemm_fits(K, N)) direct_gemm(n, K, N, src, w, z + r0 * N);
+      if (direct_gemm_fits(n, K, N)) direct_gemm(n, K, N, src, w, z + r0 * N);
       else matrix_map(z + r0 * N, n, N).noalias() = const_matrix_map(src, n, K) * W;
       if (total != nullptr)
         chunked_moments(z, r0, r1, N, parts[static_cast<std::size_t>(t)], tmp,
@@ -302,7 +302,7 @@ struct row_window {
 
 // Z[n, N] = X[n, K] · W, as pw_forward_blocks computes a block.
 inline void pw_block(index n, index K, index N, const float* x, const float* w, float* z) {
-  if (direct_gemm_fits(K, N)) direct_gemm(n, K, N, x, w, z);
+  if (direct_gemm_fits(n, K, N)) direct_gemm(n, K, N, x, w, z);
   else matrix_map(z, n, N).noalias() = const_matrix_map(x, n, K) * const_matrix_map(w, K, N);
 }
 
