@@ -430,8 +430,14 @@ void depthwise_backward_run(int threads, scratch& ws, const depthwise_desc& d, c
       }
       for (index item = b; item < e; ++item) {
         const index n = items.image(item), cb0 = items.first_block(item), cb1 = items.end_block(item);
-        const index in_plane = n * in.h * in.w * in.c;
-        pack_blocks(dy, n * out.h * out.w * out.c, out.h, out.w, out.c, cb0, cb1, q, gp, gtr);
+        const index in_plane = n * in.h * in.w * in.c, out_floats = out.h * out.w * out.c;
+        if (item + items.groups < e) {
+          prefetch_share(dy + (n + 1) * out_floats, out_floats, cb0, cb1, blocks);
+          if constexpr (std::is_same_v<GTr, pack_bn_grad>)
+            prefetch_share(gtr.z + (n + 1) * out_floats, out_floats, cb0, cb1, blocks);
+          if (need_x) prefetch_share(x + in_plane + in.h * in.w * in.c, in.h * in.w * in.c, cb0, cb1, blocks);
+        }
+        pack_blocks(dy, n * out_floats, out.h, out.w, out.c, cb0, cb1, q, gp, gtr);
         if (need_x) pack_blocks(x, in_plane, in.h, in.w, in.c, cb0, cb1, p, xp, xtr);
         for (index cb = cb0; cb < cb1; ++cb) {
           const index c0 = cb * lanes;
