@@ -2,7 +2,8 @@
 // fixed random one, and `mixed`: k3e6 k7e3 k3e3 k5e3 k3e3 k5e6 zero k5e6, expansions 3 and 6,
 // kernels 3/5/7 and a zero layer, the path furthest behind PyTorch when it was added) on the Eigen backend, beside the naive user-style backend as the
 // hand-written baseline (smallest path only: it is slow). Counters: images/s and GFLOP/s
-// (a training step counted as three forward passes).
+// (a training step counted as three forward passes). Also evaluation at batch 500 (the search's
+// validation batch) and BN recalibration (4 batches of 128 in mode::recalibrate).
 #include <pcnas/backend/eigen.hpp>
 #include <pcnas/cost/analytic.hpp>
 #include <pcnas/nn/supernet_trainer.hpp>
@@ -89,6 +90,24 @@ void eval_batch(benchmark::State& state, B& b) {
       benchmark::Counter(2.0 * macs * static_cast<double>(batch) / 1e9, benchmark::Counter::kIsIterationInvariantRate);
 }
 
+// A path's BN recalibration as the search runs it: `recalibration_batches` (4) forward passes of
+// training batches in mode::recalibrate (batch statistics, no backward). Images/s count all of them.
+template <class B>
+void recalibrate(benchmark::State& state, B& b) {
+  const int which = static_cast<int>(state.range(0));
+  const std::size_t batch = static_cast<std::size_t>(state.range(1));
+  static const auto ds = synthetic_fmnist(1024);
+  nn::supernet_trainer<B, S> t(b, ds, ds, {.batch_size = batch});
+  const auto arch = path(which);
+  t.recalibrate(arch);
+  for (auto _ : state) t.recalibrate(arch);
+  const double macs = static_cast<double>(cost::arch_cost<S>(arch).macs);
+  const double images = 4.0 * static_cast<double>(batch);
+  state.SetLabel(std::string(path_name(which)) + ": " + space::to_string<S>(arch));
+  state.counters["images/s"] = benchmark::Counter(images, benchmark::Counter::kIsIterationInvariantRate);
+  state.counters["GFLOP/s"] = benchmark::Counter(2.0 * macs * images / 1e9, benchmark::Counter::kIsIterationInvariantRate);
+}
+
 // Two threads, or PCNAS_BENCH_THREADS (one thread measures the kernels without the barrier waits
 // that other load on the machine inflates).
 int bench_threads() {
@@ -104,6 +123,16 @@ void BM_eigen_eval(benchmark::State& state) {
   backend::eigen::backend b({.threads = bench_threads()});
   eval_batch(state, b);
 }
+// Evaluation at the search's validation batch (500), under its own name so that
+// compare_paths.py (batch 128, ^BM_eigen_eval/) does not pick it up.
+void BM_eigen_eval500(benchmark::State& state) {
+  backend::eigen::backend b({.threads = bench_threads()});
+  eval_batch(state, b);
+}
+void BM_eigen_recal(benchmark::State& state) {
+  backend::eigen::backend b({.threads = bench_threads()});
+  recalibrate(state, b);
+}
 void BM_naive_train(benchmark::State& state) {
   user_naive::backend<float> b;
   train_step(state, b);
@@ -113,6 +142,8 @@ void BM_naive_train(benchmark::State& state) {
 
 BENCHMARK(BM_eigen_train)->ArgsProduct({{0, 1, 2, 3}, {128}})->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(BM_eigen_eval)->ArgsProduct({{0, 1, 2, 3}, {128}})->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(BM_eigen_eval500)->ArgsProduct({{0, 1, 2, 3}, {500}})->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(BM_eigen_recal)->ArgsProduct({{0, 1, 2, 3}, {128}})->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(BM_naive_train)->Args({0, 128})->Unit(benchmark::kMillisecond)->UseRealTime()->Iterations(3);
 
 BENCHMARK_MAIN();

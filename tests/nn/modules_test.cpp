@@ -12,7 +12,10 @@
 
 #include <doctest/doctest.h>
 
+#include <array>
+#include <cstring>
 #include <string>
+#include <vector>
 
 using namespace testing_nn;
 namespace nn = pcnas::nn;
@@ -245,4 +248,123 @@ TEST_CASE("eigen backend, op by op: whole modules agree with the naive backend")
     };
     compare_module<fast_unfused>(make2, {4, 3, 5, 12}, 61, "small head");
   }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The Eigen backend's evaluation pipeline against its stage-by-stage forward, bit for bit
+// ---------------------------------------------------------------------------------------------
+
+namespace {
+
+namespace ed = pcnas::backend::eigen::detail;
+
+std::vector<float> uniform_floats(pcnas::rng& r, ix n, double lo, double hi) {
+  std::vector<float> v(static_cast<std::size_t>(n));
+  for (auto& e : v) e = static_cast<float>(lo + (hi - lo) * r.uniform01());
+  return v;
+}
+
+// A batch norm's tensors with random running statistics (the pipeline reads gamma, beta and those).
+struct bn_state {
+  std::vector<float> gamma, beta, mean, var, spare;
+  bn_state(pcnas::rng& r, ix C)
+      : gamma(uniform_floats(r, C, 0.5, 1.5)), beta(uniform_floats(r, C, -0.5, 0.5)), mean(uniform_floats(r, C, -1, 1)),
+        var(uniform_floats(r, C, 0.2, 2)), spare(static_cast<std::size_t>(4 * C)) {}
+  ed::bn_ptrs ptrs() {
+    const std::size_t C = gamma.size();
+    return {gamma.data(), beta.data(), mean.data(), var.data(), spare.data(), spare.data() + C, spare.data() + 2 * C,
+            spare.data() + 3 * C};
+  }
+};
+
+bool same_bits(const std::vector<float>& a, const std::vector<float>& b) {
+  return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0;
+}
+
+}  // namespace
+
+TEST_CASE("eigen backend: the fused evaluation forwards (MBConv pipeline, stem, head) give the stage-by-stage bits") {
+  struct kind {
+    ix in, out, h, k, e, s;
+  };
+  // The fmnist shapes (expansion 1 included), odd channel counts and sizes, the generic kernel.
+  const kind kinds[] = {{16, 24, 28, 7, 6, 2}, {24, 24, 14, 5, 3, 1}, {24, 40, 14, 3, 6, 2}, {40, 40, 7, 7, 6, 1},
+                        {40, 80, 7, 5, 3, 1},  {80, 80, 7, 3, 6, 1},  {8, 16, 14, 3, 1, 2},  {16, 16, 7, 5, 1, 1},
+                        {5, 5, 9, 3, 3, 1},    {6, 10, 9, 5, 4, 2},   {7, 7, 6, 9, 2, 1}};
+  const auto check = [](const kind& k, ix n, int threads) {
+    CAPTURE(k.in);
+    CAPTURE(k.out);
+    CAPTURE(k.h);
+    CAPTURE(k.k);
+    CAPTURE(k.e);
+    CAPTURE(n);
+    CAPTURE(threads);
+    const pcnas::backend::mbconv_desc d{{n, k.h, k.h, k.in}, k.out, k.k, k.e, k.s, 1e-5};
+    const ix Ch = d.hidden();
+    pcnas::rng r(static_cast<std::uint64_t>(1000 + k.in * 7 + k.k * 13 + n + threads));
+    auto w1 = uniform_floats(r, k.in * Ch, -0.5, 0.5), wd = uniform_floats(r, k.k * k.k * Ch, -0.5, 0.5),
+         w3 = uniform_floats(r, Ch * k.out, -0.3, 0.3);
+    bn_state b1(r, Ch), b2(r, Ch), b3(r, k.out);
+    const auto x = uniform_floats(r, d.in.numel(), -1, 2);
+    const ed::mbconv_ptrs t{d.expands() ? w1.data() : nullptr, nullptr, b1.ptrs(), wd.data(), nullptr, b2.ptrs(),
+                            w3.data(), nullptr, b3.ptrs()};
+    ed::scratch ws;
+    ws.resize_threads(threads);
+    std::vector<float> z1(static_cast<std::size_t>(d.hidden_in().numel())),
+        z2(static_cast<std::size_t>(d.hidden_out().numel())), z3(static_cast<std::size_t>(d.out().numel())),
+        want(z3.size()), got(z3.size(), -7.0f);
+    ed::mbconv_forward_staged(threads, ws, d, t, false, 0.0, x.data(), z1.data(), z2.data(), z3.data(), want.data());
+    ed::mbconv_forward_eval(threads, ws, d, t, x.data(), got.data());
+    CHECK(same_bits(got, want));
+  };
+  for (const kind& k : kinds)
+    for (ix n : {1, 3, 13, 41})
+      for (int threads : {1, 2, 3}) check(k, n, threads);
+  // 177·81 = 14·1024 + 1 rows: both products end on a block of one row (a matrix-vector product).
+  check({5, 5, 9, 3, 3, 1}, 177, 1);
+  // The stem: the convolution with BN + ReLU6 applied as it stores, against the convolution then
+  // the batch norm's pass.
+  for (const auto& [ci, h, co, s] : {std::array<ix, 4>{1, 28, 16, 1}, std::array<ix, 4>{3, 9, 20, 2}})
+    for (ix n : {1, 5})
+      for (int threads : {1, 2}) {
+        CAPTURE(ci);
+        CAPTURE(n);
+        CAPTURE(threads);
+        const pcnas::backend::conv2d_desc d{{n, h, h, ci}, co, 3, s, 1};
+        pcnas::rng r(static_cast<std::uint64_t>(3000 + ci + n + threads));
+        auto wt = uniform_floats(r, 9 * ci * co, -0.5, 0.5);
+        bn_state bn(r, co);
+        const auto x = uniform_floats(r, d.in.numel(), -1, 2);
+        ed::scratch ws;
+        ws.resize_threads(threads);
+        const ix out = d.out().numel();
+        std::vector<float> z(static_cast<std::size_t>(out)), want(z.size()), got(z.size(), -7.0f);
+        auto sc = ed::padded_channels(co), sh = ed::padded_channels(co);
+        ed::bn_running_affine(co, bn.ptrs(), 1e-5, sc.data(), sh.data());
+        ed::conv2d_forward_run(threads, ws, d, x.data(), wt.data(), z.data(), nullptr);
+        ed::bn_apply(threads, d.out().rows(), co, z.data(), sc.data(), sh.data(), ed::bn_epilogue::relu6, nullptr,
+                     want.data());
+        ed::stem_forward(threads, ws, d, 1e-5, wt.data(), bn.ptrs(), false, 0.0, x.data(), nullptr, got.data());
+        CHECK(same_bits(got, want));
+      }
+  // The head: 1×1 convolution, BN + ReLU6 and the mean over the pixels.
+  for (const auto& [ci, h, w, f] : {std::array<ix, 4>{80, 7, 7, 256}, std::array<ix, 4>{12, 3, 5, 20}})
+    for (ix n : {1, 6, 41, 100})
+      for (int threads : {1, 2, 3}) {
+        CAPTURE(ci);
+        CAPTURE(n);
+        CAPTURE(threads);
+        const pcnas::backend::head_desc d{{n, h, w, ci}, f, 1e-5};
+        pcnas::rng r(static_cast<std::uint64_t>(2000 + ci + n + threads));
+        auto wt = uniform_floats(r, ci * f, -0.3, 0.3);
+        bn_state bn(r, f);
+        const auto x = uniform_floats(r, d.in.numel(), -1, 2);
+        ed::scratch ws;
+        ws.resize_threads(threads);
+        std::vector<float> z(static_cast<std::size_t>(d.hidden().numel())), want(static_cast<std::size_t>(n * f)),
+            got(want.size(), -7.0f);
+        ed::head_forward_staged(threads, ws, d, wt.data(), bn.ptrs(), false, 0.0, x.data(), z.data(), want.data());
+        ed::head_forward_eval(threads, ws, d, wt.data(), bn.ptrs(), x.data(), got.data());
+        CHECK(same_bits(got, want));
+      }
 }

@@ -404,8 +404,10 @@ struct mbconv_tensors {
 // (untouched when expansion == 1), z2 = depthwise(a1) [hidden_out] and z3 = a2·W_project [out],
 // which are all that backward needs besides x. training: batch statistics, saved and moved into
 // the running statistics with `running_factor` (as batch_norm_forward_train); otherwise the
-// running statistics. Backward (of a training forward): dx and every gradient; dx may be the
-// same tensor as dy when the block expands.
+// running statistics, and then z1, z2 and z3 are scratch that nothing reads afterwards: a backend
+// may leave them unwritten (the Eigen backend does, its inference forward never materialises the
+// hidden tensors). The same holds for z of the stem and the head below. Backward (of a training
+// forward): dx and every gradient; dx may be the same tensor as dy when the block expands.
 template <class B>
 concept has_fused_mbconv = has_types<B> && requires(B& b, const mbconv_desc& d, mbconv_tensors<tensor_t<B>> t,
                                                     const tensor_t<B>& x, tensor_t<B>& y, bool training, double f) {

@@ -50,27 +50,33 @@ template <int T>
     }
 }
 
+// One output row of a block of output channels; with BnRelu6 it stores relu6(conv·sc + sh).
+template <bool BnRelu6>
 struct conv2d_row {
   template <int TT>
   static void run(const float* xrow, index Wp, index Ci, index K, index S, const float* wb, index Wo, float* yrow,
-                  index Co, int valid) {
+                  index Co, int valid, vfloat sc, vfloat sh) {
+    const auto post = [&](vfloat v) { return BnRelu6 ? vbn_relu6(v, sc, sh) : v; };
     index ow = 0;
     for (; ow + TT <= Wo; ow += TT) {
       vfloat acc[TT];
       conv2d_chunk<TT>(xrow + ow * S * Ci, Wp, Ci, K, S, wb, acc);
-      for (int i = 0; i < TT; ++i) store_lanes(yrow + (ow + i) * Co, acc[i], valid);
+      for (int i = 0; i < TT; ++i) store_lanes(yrow + (ow + i) * Co, post(acc[i]), valid);
     }
     for (; ow < Wo; ++ow) {
       vfloat acc[1];
       conv2d_chunk<1>(xrow + ow * S * Ci, Wp, Ci, K, S, wb, acc);
-      store_lanes(yrow + ow * Co, acc[0], valid);
+      store_lanes(yrow + ow * Co, post(acc[0]), valid);
     }
   }
 };
 
-// y = conv(x); with `stats`, each thread's output moments go to stats[thread].
+// y = conv(x); with `stats`, each thread's output moments go to stats[thread]; with `post_scale`
+// and `post_shift` (padded per-channel arrays), y = relu6(conv(x)·scale + shift) instead: a batch
+// norm with known statistics and its ReLU6, applied as each value is stored.
 inline void conv2d_forward_run(int threads, scratch& ws, const conv2d_desc& d, const float* x, const float* w,
-                               float* y, channel_moments* stats) {
+                               float* y, channel_moments* stats, const float* post_scale = nullptr,
+                               const float* post_shift = nullptr) {
   const act_shape in = d.in, out = d.out();
   const index K = d.kernel, S = d.stride, p = d.pad, Ci = in.c, Co = out.c;
   const index blocks = (Co + lanes - 1) / lanes;
@@ -89,7 +95,11 @@ inline void conv2d_forward_run(int threads, scratch& ws, const conv2d_desc& d, c
         for (index oh = 0; oh < out.h; ++oh) {
           const float* xrow = xp + oh * S * Wp * Ci;
           float* yrow = yn + oh * out.w * Co + cb * lanes;
-          with_chunk<conv2d_row>(T, xrow, Wp, Ci, K, S, wb, out.w, yrow, Co, valid);
+          if (post_scale != nullptr)
+            with_chunk<conv2d_row<true>>(T, xrow, Wp, Ci, K, S, wb, out.w, yrow, Co, valid,
+                                         vload(post_scale + cb * lanes), vload(post_shift + cb * lanes));
+          else
+            with_chunk<conv2d_row<false>>(T, xrow, Wp, Ci, K, S, wb, out.w, yrow, Co, valid, vfloat{}, vfloat{});
         }
         if (stats != nullptr) block_moments(yn + cb * lanes, out.h * out.w, Co, cb * lanes, valid, stats[t]);
       }

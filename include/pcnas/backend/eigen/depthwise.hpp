@@ -85,6 +85,16 @@ inline void pack_blocks(const float* src, index plane, index H, index W, index C
   }
 }
 
+// Prefetches the share [cb0, cb1) of `blocks` of the `floats` floats at p (the next image, while
+// the items of this one run): an item reads one block's lanes of every pixel, a strided pattern
+// that the hardware prefetchers follow poorly, whereas the image as a whole is contiguous; spread
+// over the items, one image ahead stays within L2 beside the current one.
+inline void prefetch_share(const float* p, index floats, index cb0, index cb1, index blocks) {
+  const index lines = (floats * static_cast<index>(sizeof(float)) + 63) / 64;
+  const auto* bytes = reinterpret_cast<const char*>(p);
+  for (index l = lines * cb0 / blocks, end = lines * cb1 / blocks; l < end; ++l) __builtin_prefetch(bytes + l * 64);
+}
+
 // Work items: (image, group of channel blocks), consecutive items covering consecutive blocks
 // of one image. One block per item: its packed planes then stay in L1 while the kernels run
 // (packing a whole image at once streams memory better but runs the kernels from L2, which
@@ -170,12 +180,14 @@ template <int KT, int ST, int T>
 // One output plane of a channel block: out[oh][ow] = conv over the packed, padded plane `xp`.
 // Used for the forward (stride S) and for the data gradient of stride 1 (flipped weights).
 // `out` receives pixel (oh, ow) at out + (oh·Wo + ow)·C: C is the channel count for an NHWC
-// tensor, or `lanes` for a staging plane.
-template <int KT, int ST>
+// tensor, or `lanes` for a staging plane. With BnRelu6, what is stored is relu6(conv·sc + sh) (the
+// batch norm + ReLU6 that follows, in evaluation), rounded as vbn_relu6 rounds it anywhere.
+template <int KT, int ST, bool BnRelu6 = false>
 struct conv_plane_rows {
   template <int TT>
   static void run(const float* xp, index Wp, const float* w, int K, int S, index Ho, index Wo, float* out, index C,
-                  int valid) {
+                  int valid, vfloat sc = vfloat{}, vfloat sh = vfloat{}) {
+    const auto post = [&](vfloat v) { return BnRelu6 ? vbn_relu6(v, sc, sh) : v; };
     for (index oh = 0; oh < Ho; ++oh) {
       const float* xrow = xp + oh * S * Wp * lanes;
       float* orow = out + oh * Wo * C;
@@ -183,12 +195,12 @@ struct conv_plane_rows {
       for (; ow + TT <= Wo; ow += TT) {
         vfloat acc[TT];
         conv_chunk<KT, ST, TT>(xrow + ow * S * lanes, Wp, w, K, S, acc);
-        for (int t = 0; t < TT; ++t) store_lanes(orow + (ow + t) * C, acc[t], valid);
+        for (int t = 0; t < TT; ++t) store_lanes(orow + (ow + t) * C, post(acc[t]), valid);
       }
       for (; ow < Wo; ++ow) {
         vfloat acc[1];
         conv_chunk<KT, ST, 1>(xrow + ow * S * lanes, Wp, w, K, S, acc);
-        store_lanes(orow + ow * C, acc[0], valid);
+        store_lanes(orow + ow * C, post(acc[0]), valid);
       }
     }
   }
@@ -198,6 +210,13 @@ template <int KT, int ST>
 void conv_plane(const float* xp, index Wp, const float* w, int K, int S, index Ho, index Wo, float* out, index C,
                 int valid) {
   with_chunk<conv_plane_rows<KT, ST>>(chunk_width(Wo), xp, Wp, w, K, S, Ho, Wo, out, C, valid);
+}
+
+// The same followed by relu6(·sc + sh).
+template <int KT, int ST>
+void conv_plane_bn_relu6(const float* xp, index Wp, const float* w, int K, int S, index Ho, index Wo, float* out,
+                         index C, int valid, vfloat sc, vfloat sh) {
+  with_chunk<conv_plane_rows<KT, ST, true>>(chunk_width(Wo), xp, Wp, w, K, S, Ho, Wo, out, C, valid, sc, sh);
 }
 
 // Data gradient of a stride-2 convolution by gathering: input pixel (ih, iw) receives
@@ -339,7 +358,7 @@ void depthwise_forward_run(int threads, scratch& ws, const depthwise_desc& d, co
   const act_shape in = d.in, out = d.out();
   const index K = d.kernel, S = d.stride, p = d.pad();
   const dw_items items(in.n, in.c, threads);
-  const index Hp = in.h + 2 * p, Wp = in.w + 2 * p, block = Hp * Wp * lanes;
+  const index Hp = in.h + 2 * p, Wp = in.w + 2 * p, block = Hp * Wp * lanes, plane = in.h * in.w * in.c;
   float* wpk = ws.get(0, slot_w, items.blocks * K * K * lanes);
   pack_weights(w, K, in.c, false, wpk);
   with_kernel(K, S, [&](auto kc, auto sc) {
@@ -349,7 +368,8 @@ void depthwise_forward_run(int threads, scratch& ws, const depthwise_desc& d, co
       zero_borders(xp, items.per_group, in.h, in.w, p);
       for (index item = b; item < e; ++item) {
         const index n = items.image(item), cb0 = items.first_block(item), cb1 = items.end_block(item);
-        pack_blocks(x, n * in.h * in.w * in.c, in.h, in.w, in.c, cb0, cb1, p, xp, tr);
+        if (item + items.groups < e) prefetch_share(x + (n + 1) * plane, plane, cb0, cb1, items.blocks);
+        pack_blocks(x, n * plane, in.h, in.w, in.c, cb0, cb1, p, xp, tr);
         for (index cb = cb0; cb < cb1; ++cb) {
           const index c0 = cb * lanes;
           const int valid = block_lanes(in.c, c0);
@@ -410,8 +430,14 @@ void depthwise_backward_run(int threads, scratch& ws, const depthwise_desc& d, c
       }
       for (index item = b; item < e; ++item) {
         const index n = items.image(item), cb0 = items.first_block(item), cb1 = items.end_block(item);
-        const index in_plane = n * in.h * in.w * in.c;
-        pack_blocks(dy, n * out.h * out.w * out.c, out.h, out.w, out.c, cb0, cb1, q, gp, gtr);
+        const index in_plane = n * in.h * in.w * in.c, out_floats = out.h * out.w * out.c;
+        if (item + items.groups < e) {
+          prefetch_share(dy + (n + 1) * out_floats, out_floats, cb0, cb1, blocks);
+          if constexpr (std::is_same_v<GTr, pack_bn_grad>)
+            prefetch_share(gtr.z + (n + 1) * out_floats, out_floats, cb0, cb1, blocks);
+          if (need_x) prefetch_share(x + in_plane + in.h * in.w * in.c, in.h * in.w * in.c, cb0, cb1, blocks);
+        }
+        pack_blocks(dy, n * out_floats, out.h, out.w, out.c, cb0, cb1, q, gp, gtr);
         if (need_x) pack_blocks(x, in_plane, in.h, in.w, in.c, cb0, cb1, p, xp, xtr);
         for (index cb = cb0; cb < cb1; ++cb) {
           const index c0 = cb * lanes;

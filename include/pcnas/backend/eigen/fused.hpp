@@ -103,7 +103,7 @@ void pw_forward_blocks(int threads, scratch& ws, index rows, index K, index N, c
         bn_apply_rows<bn_epilogue::relu6>(0, n, K, src, scale, shift, nullptr, blk);
         src = blk;
       }
-      if (direct_gemm_fits(K, N)) direct_gemm(n, K, N, src, w, z + r0 * N);
+      if (direct_gemm_fits(n, K, N)) direct_gemm(n, K, N, src, w, z + r0 * N);
       else matrix_map(z + r0 * N, n, N).noalias() = const_matrix_map(src, n, K) * W;
       if (total != nullptr)
         chunked_moments(z, r0, r1, N, parts[static_cast<std::size_t>(t)], tmp,
@@ -232,8 +232,163 @@ inline void expand_backward_blocks(int threads, scratch& ws, const expand_backwa
   });
 }
 
-inline void mbconv_forward(int threads, scratch& ws, const mbconv_desc& d, const mbconv_ptrs& t, bool training,
-                           double factor, const float* x, float* z1, float* z2, float* z3, float* y) {
+// --- evaluation: one pipeline per thread ---------------------------------------------------------
+
+// Where a 1×1 convolution computed in row blocks may be cut without changing its bits.
+// pw_forward_blocks splits its rows into parallel_for's segments and each segment into blocks of
+// RB rows (a multiple of 4) from the segment's start. Eigen's kernel rounds a row by where it falls
+// in its block: rows in whole groups of four from the block's start accumulate one way, the last
+// (n mod 4) rows of a block another, and a block of one row is a matrix-vector product. So a block
+// that starts 4·j rows after its segment's start, stays inside the segment, and ends 4·j' rows
+// after that start or at the segment's end, with more than one row unless pw_forward_blocks' own
+// last block had one, rounds every row as pw_forward_blocks does (the direct kernel rounds a row
+// alike wherever it falls).
+class gemm_cuts {
+ public:
+  gemm_cuts(int threads, index rows, index K, index N)
+      : rows_(rows), RB_(gemm_block_rows(K, N)), parts_(planned_parts(threads, rows, gemm_min_rows)) {}
+
+  // A block start at or before row r.
+  index start_at(index r) const {
+    const auto [sb, se] = segment(r);
+    const index lone = lone_row(sb, se);
+    if (r >= lone) return lone;
+    index s = sb + (r - sb) / 4 * 4;
+    if (lone == se && se - s == 1 && s > sb) s -= 4;
+    return s;
+  }
+  // The end of the block from `start` (a block start) that covers at least [start, want): `want`
+  // rounded up to the next allowed end.
+  index end_for(index start, index want) const {
+    const auto [sb, se] = segment(start);
+    const index lone = lone_row(sb, se);
+    const index stop = start < lone ? lone : se;
+    const index e = sb + (std::max(want, start + 1) - sb + 3) / 4 * 4;
+    return e > stop - 4 ? stop : e;
+  }
+
+ private:
+  std::pair<index, index> segment(index r) const {
+    const index q = rows_ / parts_, rem = rows_ % parts_;
+    const index t = r < rem * (q + 1) ? r / (q + 1) : rem + (r - rem * (q + 1)) / q;
+    return split(rows_, static_cast<int>(t), parts_);
+  }
+  // The row of a segment's one-row last block, or the segment's end.
+  index lone_row(index sb, index se) const {
+    const index last = sb + (se - sb - 1) / RB_ * RB_;
+    return se - sb > 1 && se - last == 1 ? last : se;
+  }
+  index rows_, RB_;
+  int parts_;
+};
+
+// Rows [base, hi) of a [rows][C] tensor held from `buf` on. Blocks are appended at hi; when one
+// would not fit, the rows from `keep` on move to the front.
+struct row_window {
+  float* buf;
+  index cap, C, base, hi;
+  float* row(index r) const { return buf + (r - base) * C; }
+  float* append(index keep, index n) {
+    if (hi + n - base > cap) {
+      keep = std::min(keep, hi);
+      std::memmove(buf, row(keep), static_cast<std::size_t>((hi - keep) * C) * sizeof(float));
+      base = keep;
+    }
+    float* p = row(hi);
+    hi += n;
+    return p;
+  }
+};
+
+// Z[n, N] = X[n, K] · W, as pw_forward_blocks computes a block.
+inline void pw_block(index n, index K, index N, const float* x, const float* w, float* z) {
+  if (direct_gemm_fits(n, K, N)) direct_gemm(n, K, N, x, w, z);
+  else matrix_map(z, n, N).noalias() = const_matrix_map(x, n, K) * const_matrix_map(w, K, N);
+}
+
+// The evaluation forward of an MBConv (running statistics): each thread takes a range of images and
+// runs the whole block on them image by image, so that the hidden tensors live only in row
+// windows that stay in cache: the expansion's blocks up to the end of the image, BN1 + ReLU6 while
+// the depthwise packs the image, the depthwise with BN2 + ReLU6 as it stores into the second
+// window, then the projection's blocks that the window completes, with BN3 (+ the identity) after,
+// straight into y. The products are cut only where gemm_cuts allows, so y has the bits of
+// mbconv_forward_staged's; a thread recomputes the few rows and the image its blocks share with the
+// next thread's.
+inline void mbconv_forward_eval(int threads, scratch& ws, const mbconv_desc& d, const mbconv_ptrs& t, const float* x,
+                                float* y) {
+  const index Ci = d.in.c, Ch = d.hidden(), Co = d.out_channels;
+  const act_shape hin = d.hidden_in(), hout = d.hidden_out();
+  const index HWi = d.in.h * d.in.w, HWo = hout.h * hout.w;
+  auto sc1 = padded_channels(Ch), sh1 = padded_channels(Ch), sc2 = padded_channels(Ch), sh2 = padded_channels(Ch);
+  auto sc3 = padded_channels(Co), sh3 = padded_channels(Co);
+  if (d.expands()) bn_running_affine(Ch, t.expand_bn, d.epsilon, sc1.data(), sh1.data());
+  bn_running_affine(Ch, t.depthwise_bn, d.epsilon, sc2.data(), sh2.data());
+  bn_running_affine(Co, t.project_bn, d.epsilon, sc3.data(), sh3.data());
+  const gemm_cuts cuts1(threads, hin.rows(), Ci, Ch), cuts3(threads, hout.rows(), Ch, Co);
+  const index BR1 = kernel_policy::eval_block_rows(Ci, Ch), BR3 = kernel_policy::eval_block_rows(Ch, Co);
+  const index K = d.kernel, S = d.stride, p = d.depthwise().pad();
+  const index Hp = d.in.h + 2 * p, Wp = d.in.w + 2 * p, blocks = (Ch + lanes - 1) / lanes;
+  float* wpk = ws.get(0, slot_w, blocks * K * K * lanes);
+  pack_weights(t.depthwise_w, K, Ch, false, wpk);
+  const eigen_single_thread one;
+  with_kernel(K, S, [&](auto kc, auto scv) {
+    constexpr int KT = decltype(kc)::value, ST = decltype(scv)::value;
+    parallel_for(threads, d.in.n, kernel_policy::eval_min_images, [&](index i0, index i1, int th) {
+      float* xp = ws.get(th, slot_x, Hp * Wp * lanes);
+      zero_borders(xp, 1, d.in.h, d.in.w, p);
+      float* zb = ws.get(th, slot_dw, (BR3 + 8) * Co);
+      const index own_lo = i0 * HWo, own_hi = i1 * HWo;
+      index pb = cuts3.start_at(own_lo);  // the next projection block
+      const index first = pb / HWo;
+      row_window w2{ws.get(th, slot_h2, (HWo + BR3 + 16) * Ch), HWo + BR3 + 16, Ch, first * HWo, first * HWo};
+      row_window w1{nullptr, HWi + BR1 + 16, Ch, 0, 0};
+      if (d.expands()) {
+        w1.buf = ws.get(th, slot_h1, w1.cap * Ch);
+        w1.base = w1.hi = cuts1.start_at(first * HWi);
+      }
+      for (index i = first; pb < own_hi; ++i) {
+        float* out = w2.append(pb, HWo);
+        const auto depthwise = [&](const float* src, const auto& tr) {
+          for (index cb = 0; cb < blocks; ++cb) {
+            const index c0 = cb * lanes;
+            pack_blocks(src, 0, d.in.h, d.in.w, Ch, cb, cb + 1, p, xp, tr);
+            conv_plane_bn_relu6<KT, ST>(xp, Wp, wpk + cb * K * K * lanes, static_cast<int>(K), static_cast<int>(S),
+                                        hout.h, hout.w, out + c0, Ch, block_lanes(Ch, c0), vload(sc2.data() + c0),
+                                        vload(sh2.data() + c0));
+          }
+        };
+        if (d.expands()) {
+          const index need = (i + 1) * HWi;
+          while (w1.hi < need) {
+            const index r0 = w1.hi, e = cuts1.end_for(r0, std::min(r0 + BR1, need));
+            pw_block(e - r0, Ci, Ch, x + r0 * Ci, t.expand_w, w1.append(i * HWi, e - r0));
+          }
+          depthwise(w1.row(i * HWi), pack_bn_relu6{sc1.data(), sh1.data()});
+        } else {
+          depthwise(x + i * HWi * Ci, pack_copy{});
+        }
+        const index avail = (i + 1) * HWo;
+        while (pb < own_hi) {
+          const index e = cuts3.end_for(pb, std::min(pb + BR3, avail));
+          if (e > avail) break;
+          const index n = e - pb;
+          pw_block(n, Ch, Co, w2.row(pb), t.project_w, zb);
+          const index lo = std::max(pb, own_lo) - pb, hi = std::min(e, own_hi) - pb;
+          if (d.residual())
+            bn_apply_rows<bn_epilogue::add>(lo, hi, Co, zb, sc3.data(), sh3.data(), x + pb * Co, y + pb * Co);
+          else
+            bn_apply_rows<bn_epilogue::none>(lo, hi, Co, zb, sc3.data(), sh3.data(), nullptr, y + pb * Co);
+          pb = e;
+        }
+      }
+    });
+  });
+}
+
+// The forward stage by stage over the whole batch: each of z1, z2 and z3 in full (what the
+// backward needs), with the batch statistics when training, else the running ones.
+inline void mbconv_forward_staged(int threads, scratch& ws, const mbconv_desc& d, const mbconv_ptrs& t, bool training,
+                                  double factor, const float* x, float* z1, float* z2, float* z3, float* y) {
   const index Ci = d.in.c, Ch = d.hidden(), Co = d.out_channels;
   const act_shape hin = d.hidden_in(), hout = d.hidden_out(), out = d.out();
   auto sc1 = padded_channels(Ch), sh1 = padded_channels(Ch), sc2 = padded_channels(Ch), sh2 = padded_channels(Ch);
@@ -264,6 +419,14 @@ inline void mbconv_forward(int threads, scratch& ws, const mbconv_desc& d, const
   if (training) bn_finalize_forward(m3, Co, t.project_bn, d.epsilon, factor, sc3.data(), sh3.data());
   else bn_running_affine(Co, t.project_bn, d.epsilon, sc3.data(), sh3.data());
   bn_apply(threads, out.rows(), Co, z3, sc3.data(), sh3.data(), d.residual() ? bn_epilogue::add : bn_epilogue::none, x, y);
+}
+
+// Training and recalibration run stage by stage (a batch norm needs the whole batch's statistics
+// before its output is known); evaluation runs the pipeline and leaves z1, z2 and z3 alone.
+inline void mbconv_forward(int threads, scratch& ws, const mbconv_desc& d, const mbconv_ptrs& t, bool training,
+                           double factor, const float* x, float* z1, float* z2, float* z3, float* y) {
+  if (training) mbconv_forward_staged(threads, ws, d, t, training, factor, x, z1, z2, z3, y);
+  else mbconv_forward_eval(threads, ws, d, t, x, y);
 }
 
 inline void mbconv_backward(int threads, scratch& ws, scratch& big, const mbconv_desc& d, const mbconv_ptrs& t,
@@ -326,11 +489,12 @@ inline void stem_forward(int threads, scratch& ws, const conv2d_desc& d, double 
     channel_moments total(Co);
     for (const auto& p : parts) total.merge(p);
     bn_finalize_forward(total, Co, bn, eps, factor, sc.data(), sh.data());
+    bn_apply(threads, d.out().rows(), Co, z, sc.data(), sh.data(), bn_epilogue::relu6, nullptr, y);
   } else {
-    conv2d_forward_run(threads, ws, d, x, w, z, nullptr);
+    // Evaluation: BN + ReLU6 as the convolution stores (z is not written).
     bn_running_affine(Co, bn, eps, sc.data(), sh.data());
+    conv2d_forward_run(threads, ws, d, x, w, y, nullptr, sc.data(), sh.data());
   }
-  bn_apply(threads, d.out().rows(), Co, z, sc.data(), sh.data(), bn_epilogue::relu6, nullptr, y);
 }
 
 // BN + ReLU6 backward sums over (z, dy) → the map A, B, K (and the forward affine for the mask).
@@ -379,8 +543,47 @@ inline void stem_backward(int threads, scratch& ws, scratch& big, const conv2d_d
 
 // --- the head: 1×1 conv + BN + ReLU6 + global average pooling -----------------------------------
 
-inline void head_forward(int threads, scratch& ws, const head_desc& d, const float* w, const bn_ptrs& bn, bool training,
-                         double factor, const float* x, float* z, float* pooled) {
+// The head's evaluation forward: each thread takes a range of images and pools each block of the
+// 1×1 convolution while it is in cache (z is not written). The sums run per image in pixel order
+// from zero, as head_forward_staged's do, and the blocks are cut where gemm_cuts allows: the same
+// bits.
+inline void head_forward_eval(int threads, scratch& ws, const head_desc& d, const float* w, const bn_ptrs& bn,
+                              const float* x, float* pooled) {
+  const index F = d.features, Ci = d.in.c, hw = d.in.h * d.in.w, rows = d.in.rows();
+  auto sc = padded_channels(F), sh = padded_channels(F);
+  bn_running_affine(F, bn, d.epsilon, sc.data(), sh.data());
+  const gemm_cuts cuts(threads, rows, Ci, F);
+  const index BR = kernel_policy::eval_block_rows(Ci, F);
+  const float inv = 1.0f / static_cast<float>(hw);
+  const eigen_single_thread one;
+  parallel_for(threads, d.in.n, kernel_policy::eval_min_images, [&](index i0, index i1, int th) {
+    float* zb = ws.get(th, slot_dw, (BR + 8) * F);
+    const index own_lo = i0 * hw, own_hi = i1 * hw;
+    std::fill(pooled + i0 * F, pooled + i1 * F, 0.0f);
+    for (index r0 = cuts.start_at(own_lo); r0 < own_hi;) {
+      const index e = cuts.end_for(r0, std::min(r0 + BR, own_hi));
+      pw_block(e - r0, Ci, F, x + r0 * Ci, w, zb);
+      for (index r = std::max(r0, own_lo); r < std::min(e, own_hi); ++r) {
+        float* pn = pooled + (r / hw) * F;
+        const float* zr = zb + (r - r0) * F;
+        for (index c = 0; c < F; c += lanes) {
+          const int nl = block_lanes(F, c);
+          vst(pn + c, vld(pn + c, nl) + vbn_relu6(vld(zr + c, nl), vld(sc.data() + c, nl), vld(sh.data() + c, nl)), nl);
+        }
+      }
+      r0 = e;
+    }
+    for (index n = i0; n < i1; ++n)
+      for (index c = 0; c < F; c += lanes) {
+        const int nl = block_lanes(F, c);
+        vst(pooled + n * F + c, vld(pooled + n * F + c, nl) * inv, nl);
+      }
+  });
+}
+
+// The head's forward over the whole batch, z in full (what the backward needs).
+inline void head_forward_staged(int threads, scratch& ws, const head_desc& d, const float* w, const bn_ptrs& bn,
+                                bool training, double factor, const float* x, float* z, float* pooled) {
   const index F = d.features, Ci = d.in.c, hw = d.in.h * d.in.w;
   auto sc = padded_channels(F), sh = padded_channels(F);
   if (training) {
@@ -404,6 +607,12 @@ inline void head_forward(int threads, scratch& ws, const head_desc& d, const flo
       }
     }
   });
+}
+
+inline void head_forward(int threads, scratch& ws, const head_desc& d, const float* w, const bn_ptrs& bn, bool training,
+                         double factor, const float* x, float* z, float* pooled) {
+  if (training) head_forward_staged(threads, ws, d, w, bn, training, factor, x, z, pooled);
+  else head_forward_eval(threads, ws, d, w, bn, x, pooled);
 }
 
 inline void head_backward(int threads, scratch& ws, const head_desc& d, const float* w, float* dw, const bn_ptrs& bn,

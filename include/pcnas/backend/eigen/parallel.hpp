@@ -153,6 +153,8 @@ enum scratch_slot : int {
   slot_dy = 1,  // the second operand: a packed gradient plane, a GEMM activation block, statistics
   slot_dw = 2,  // the thread's partial weight gradient, summed over threads in thread order
   slot_w = 3,   // packed weights (thread 0 only, shared by all threads)
+  slot_h1 = 4,  // the evaluation pipeline's row window of the first hidden tensor (z1)
+  slot_h2 = 5,  // and of the second (z2)
 };
 // The slots of the single-thread `big` scratch of the fused MBConv backward: its two
 // hidden-size gradients.
@@ -170,7 +172,7 @@ class scratch {
     return s.data.get();
   }
   void resize_threads(int threads) { slots_.resize(static_cast<std::size_t>(threads) * slots_per_thread); }
-  static constexpr int slots_per_thread = 4;
+  static constexpr int slots_per_thread = 6;
 
  private:
   struct slot {
@@ -201,6 +203,18 @@ void parallel(int threads, F&& f) {
   (void)threads;
 #endif
   f(0, 1);
+}
+
+// The number of parts parallel_for(threads, n, min_per_thread, ...) splits [0, n) into.
+inline int planned_parts(int threads, index n, index min_per_thread) noexcept {
+#if defined(_OPENMP)
+  return static_cast<int>(std::clamp<index>(n / std::max<index>(min_per_thread, 1), 1, threads));
+#else
+  (void)threads;
+  (void)n;
+  (void)min_per_thread;
+  return 1;
+#endif
 }
 
 // Splits [0, n) statically over the threads: f(begin, end, part). Returns the number of parts,

@@ -39,6 +39,17 @@ struct kernel_policy {
     return std::clamp<index>(gemm_block_floats / (K + N) / gemm_block_align * gemm_block_align, gemm_block_min,
                              gemm_block_max);
   }
+  // Rows of a 1×1-convolution block in the evaluation pipeline (fused.hpp, mbconv_forward_eval),
+  // which keeps a block, an image of the hidden tensors and their row windows in L2 at once:
+  // half of gemm_block_rows, at most `eval_block_max`.
+  static constexpr index eval_block_max = 256;
+  static index eval_block_rows(index K, index N) noexcept {
+    return std::clamp<index>(gemm_block_floats / 2 / (K + N) / gemm_block_align * gemm_block_align, gemm_block_min,
+                             eval_block_max);
+  }
+  // Images per thread of the evaluation pipeline (each thread recomputes up to an image and a few
+  // rows at its boundaries).
+  static constexpr index eval_min_images = 4;
   // Rows of a batch-norm statistics chunk: at most `bn_chunk_floats` values (32 KiB, so that the
   // second pass over the chunk reads L1), between 8 and 256 rows.
   static constexpr index bn_chunk_floats = 8192;
@@ -52,7 +63,19 @@ struct kernel_policy {
   // this small), with
   // register blocks of `direct_gemm_rows` rows × `direct_gemm_vectors` vectors of outputs.
   static constexpr index direct_gemm_max_k = 48;
+  // With AVX-512 (32 registers) the direct kernel runs 8 rows × 3 vectors and beats Eigen's
+  // packed kernel on every fmnist 1×1 shape in cache (1.3–2× at K = 40–480), so it takes every
+  // product it computes with Eigen's bits (gemm.hpp, direct_gemm_exact), up to
+  // `direct_gemm_max_k_exact` input channels; with AVX2 (16 registers) 4 rows × 3 vectors, the
+  // small-K shapes only.
+#if defined(__AVX512F__)
+  static constexpr int direct_gemm_rows = 8, direct_gemm_vectors = 3;
+  static constexpr bool direct_gemm_beyond_max_k = true;
+#else
   static constexpr int direct_gemm_rows = 4, direct_gemm_vectors = 3;
+  static constexpr bool direct_gemm_beyond_max_k = false;
+#endif
+  static constexpr index direct_gemm_max_k_exact = 1024;
 
   // --- register blocks --------------------------------------------------------------------------
   // Output columns that share each weight load in the depthwise kernels: 7 or 8 where they divide
