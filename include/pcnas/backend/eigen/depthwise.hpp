@@ -157,49 +157,77 @@ void with_chunk(int t, Args&&... args) {
   }
 }
 
-// acc[t] = Σ_{kh,kw} xp[kh][(t·S + kw)] · w[kh][kw], rows starting at `x` with `Wp` columns.
-template <int KT, int ST, int T>
+// acc[t] = Σ_{kh,kw} xp[kh][(t·S + kw)] · w[kh][kw], rows starting at `x` with `Wp` columns, over
+// the kernel rows [kh_lo, kh_hi) only. The packed plane's border is zero, so a tap that reads it adds
+// a zero product, which changes no sum: the rows of taps that fall in the border are skipped (the
+// caller's kh range), and with a fixed kernel size the columns too where the chunk touches the
+// plane's left edge (Left: the chunk starts at output column 0) or right edge (Right: the image's
+// columns end exactly T·S columns after the chunk's first). At 7×7 with a 7×7 kernel that is 43 %
+// of the taps; the remaining ones are added in the same order, so the sums are unchanged.
+template <int KT, int ST, int T, bool Left = false, bool Right = false>
 [[gnu::always_inline]] inline void conv_chunk(const float* x, index Wp, const float* w, int k_rt, int s_rt,
-                                              vfloat* acc) {
+                                              int kh_lo, int kh_hi, vfloat* acc) {
   const int K = KT > 0 ? KT : k_rt;
   const int S = ST > 0 ? ST : s_rt;
+  static_assert(KT > 0 || (!Left && !Right), "edge masks need a fixed kernel size");
+  constexpr int pad = KT / 2;
 #pragma GCC unroll 8
   for (int t = 0; t < T; ++t) acc[t] = vfloat{};
 #pragma GCC unroll 7
   for (int kh = 0; kh < K; ++kh) {
+    if (kh < kh_lo || kh >= kh_hi) continue;
     const float* row = x + kh * Wp * lanes;
 #pragma GCC unroll 7
     for (int kw = 0; kw < K; ++kw) {
       const vfloat wv = vload(w + (kh * K + kw) * lanes);
 #pragma GCC unroll 8
-      for (int t = 0; t < T; ++t) acc[t] += vload(row + (t * S + kw) * lanes) * wv;
+      for (int t = 0; t < T; ++t) {
+        if (Left && t * S + kw < pad) continue;
+        if (Right && t * S + kw >= pad + T * S) continue;
+        acc[t] += vload(row + (t * S + kw) * lanes) * wv;
+      }
     }
   }
 }
 
-// One output plane of a channel block: out[oh][ow] = conv over the packed, padded plane `xp`.
-// Used for the forward (stride S) and for the data gradient of stride 1 (flipped weights).
-// `out` receives pixel (oh, ow) at out + (oh·Wo + ow)·C: C is the channel count for an NHWC
-// tensor, or `lanes` for a staging plane. With BnRelu6, what is stored is relu6(conv·sc + sh) (the
-// batch norm + ReLU6 that follows, in evaluation), rounded as vbn_relu6 rounds it anywhere.
+// One output plane of a channel block: out[oh][ow] = conv over the packed plane `xp` of an image
+// H rows high, padded by `pad` on every side. Used for the forward (stride S) and for the data
+// gradient of stride 1 (flipped weights). `out` receives pixel (oh, ow) at out + (oh·Wo + ow)·C: C
+// is the channel count for an NHWC tensor, or `lanes` for a staging plane. With BnRelu6, what is
+// stored is relu6(conv·sc + sh) (the batch norm + ReLU6 that follows, in evaluation), rounded as
+// vbn_relu6 rounds it anywhere.
 template <int KT, int ST, bool BnRelu6 = false>
 struct conv_plane_rows {
   template <int TT>
-  static void run(const float* xp, index Wp, const float* w, int K, int S, index Ho, index Wo, float* out, index C,
-                  int valid, vfloat sc = vfloat{}, vfloat sh = vfloat{}) {
+  static void run(const float* xp, index Wp, const float* w, int K, int S, index pad, index H, index Ho, index Wo,
+                  float* out, index C, int valid, vfloat sc = vfloat{}, vfloat sh = vfloat{}) {
     const auto post = [&](vfloat v) { return BnRelu6 ? vbn_relu6(v, sc, sh) : v; };
+    const index W = Wp - 2 * pad;
+    // The column masks assume the forward's padding, K/2 (the data gradient's is K − 1 − K/2).
+    const bool masks = KT > 0 && pad == KT / 2;
     for (index oh = 0; oh < Ho; ++oh) {
       const float* xrow = xp + oh * S * Wp * lanes;
       float* orow = out + oh * Wo * C;
+      const int lo = static_cast<int>(std::max<index>(0, pad - oh * S));
+      const int hi = static_cast<int>(std::min<index>(K, pad + H - oh * S));
       index ow = 0;
       for (; ow + TT <= Wo; ow += TT) {
         vfloat acc[TT];
-        conv_chunk<KT, ST, TT>(xrow + ow * S * lanes, Wp, w, K, S, acc);
+        const float* at = xrow + ow * S * lanes;
+        const bool left = masks && ow == 0, right = masks && W - ow * S == index{TT} * S;
+        if constexpr (KT > 0) {
+          if (left && right) conv_chunk<KT, ST, TT, true, true>(at, Wp, w, K, S, lo, hi, acc);
+          else if (left) conv_chunk<KT, ST, TT, true, false>(at, Wp, w, K, S, lo, hi, acc);
+          else if (right) conv_chunk<KT, ST, TT, false, true>(at, Wp, w, K, S, lo, hi, acc);
+          else conv_chunk<KT, ST, TT>(at, Wp, w, K, S, lo, hi, acc);
+        } else {
+          conv_chunk<KT, ST, TT>(at, Wp, w, K, S, lo, hi, acc);
+        }
         for (int t = 0; t < TT; ++t) store_lanes(orow + (ow + t) * C, post(acc[t]), valid);
       }
       for (; ow < Wo; ++ow) {
         vfloat acc[1];
-        conv_chunk<KT, ST, 1>(xrow + ow * S * lanes, Wp, w, K, S, acc);
+        conv_chunk<KT, ST, 1>(xrow + ow * S * lanes, Wp, w, K, S, lo, hi, acc);
         store_lanes(orow + ow * C, post(acc[0]), valid);
       }
     }
@@ -207,16 +235,17 @@ struct conv_plane_rows {
 };
 
 template <int KT, int ST>
-void conv_plane(const float* xp, index Wp, const float* w, int K, int S, index Ho, index Wo, float* out, index C,
-                int valid) {
-  with_chunk<conv_plane_rows<KT, ST>>(chunk_width(Wo), xp, Wp, w, K, S, Ho, Wo, out, C, valid);
+void conv_plane(const float* xp, index Wp, const float* w, int K, int S, index pad, index H, index Ho, index Wo,
+                float* out, index C, int valid) {
+  with_chunk<conv_plane_rows<KT, ST>>(chunk_width(Wo), xp, Wp, w, K, S, pad, H, Ho, Wo, out, C, valid);
 }
 
 // The same followed by relu6(·sc + sh).
 template <int KT, int ST>
-void conv_plane_bn_relu6(const float* xp, index Wp, const float* w, int K, int S, index Ho, index Wo, float* out,
-                         index C, int valid, vfloat sc, vfloat sh) {
-  with_chunk<conv_plane_rows<KT, ST, true>>(chunk_width(Wo), xp, Wp, w, K, S, Ho, Wo, out, C, valid, sc, sh);
+void conv_plane_bn_relu6(const float* xp, index Wp, const float* w, int K, int S, index pad, index H, index Ho,
+                         index Wo, float* out, index C, int valid, vfloat sc, vfloat sh) {
+  with_chunk<conv_plane_rows<KT, ST, true>>(chunk_width(Wo), xp, Wp, w, K, S, pad, H, Ho, Wo, out, C, valid, sc,
+                                            sh);
 }
 
 // Data gradient of a stride-2 convolution by gathering: input pixel (ih, iw) receives
@@ -375,7 +404,7 @@ void depthwise_forward_run(int threads, scratch& ws, const depthwise_desc& d, co
           const int valid = block_lanes(in.c, c0);
           float* yo = y + n * out.h * out.w * out.c + c0;
           conv_plane<KT, ST>(xp + (cb - cb0) * block, Wp, wpk + cb * K * K * lanes, static_cast<int>(K),
-                             static_cast<int>(S), out.h, out.w, yo, out.c, valid);
+                             static_cast<int>(S), p, in.h, out.h, out.w, yo, out.c, valid);
           if (stats != nullptr) block_moments(yo, out.h * out.w, out.c, c0, valid, stats[t]);
         }
       }
@@ -454,7 +483,7 @@ void depthwise_backward_run(int threads, scratch& ws, const depthwise_desc& d, c
           const int tvalid = ep != nullptr ? lanes : valid;
           const float* wb = wpk + cb * taps * lanes;
           if (S == 1) {
-            conv_plane<KT, 1>(gb, Wq, wb, static_cast<int>(K), 1, in.h, in.w, target, tstride, tvalid);
+            conv_plane<KT, 1>(gb, Wq, wb, static_cast<int>(K), 1, q, out.h, in.h, in.w, target, tstride, tvalid);
           } else if (S == 2) {
             s2_data_plane<KT>(gb, Wq, q, wb, static_cast<int>(K), in.h, in.w, target, tstride, tvalid);
           } else {
