@@ -3,7 +3,8 @@
 // kernels 3/5/7 and a zero layer, the path furthest behind PyTorch when it was added) on the Eigen backend, beside the naive user-style backend as the
 // hand-written baseline (smallest path only: it is slow). Counters: images/s and GFLOP/s
 // (a training step counted as three forward passes). Also evaluation at batch 500 (the search's
-// validation batch) and BN recalibration (4 batches of 128 in mode::recalibrate).
+// validation batch) and BN recalibration (4 batches of 128 in mode::recalibrate), and one core's
+// multiply-add peak (BM_fma_peak) to read the GFLOP/s against.
 #include <pcnas/backend/eigen.hpp>
 #include <pcnas/cost/analytic.hpp>
 #include <pcnas/nn/supernet_trainer.hpp>
@@ -15,6 +16,7 @@
 #include <benchmark/benchmark.h>
 
 #include <cstdlib>
+#include <string>
 
 namespace {
 
@@ -140,6 +142,31 @@ void BM_naive_train(benchmark::State& state) {
 
 }  // namespace
 
+// One core's multiply-add peak with the backend's vectors: 12 independent accumulators, enough
+// to keep two FMA pipes busy through their latency. The ceiling for any kernel here, or any
+// GEMM, on one thread: the paths' GFLOP/s read against it (benchmarks/compare_paths.py).
+void BM_fma_peak(benchmark::State& state) {
+  using backend::eigen::detail::lanes;
+  using backend::eigen::detail::vbroadcast;
+  using v = backend::eigen::detail::vfloat;
+  constexpr int chains = 12;
+  constexpr long inner = 1 << 20;
+  const v m = vbroadcast(0.999999f), c = vbroadcast(1e-7f);
+  v acc[chains];
+  for (int j = 0; j < chains; ++j) acc[j] = vbroadcast(static_cast<float>(j));
+  for (auto _ : state) {
+    for (long i = 0; i < inner; ++i) {
+#pragma GCC unroll 12
+      for (int j = 0; j < chains; ++j) acc[j] = acc[j] * m + c;
+    }
+    for (int j = 0; j < chains; ++j) benchmark::DoNotOptimize(acc[j]);
+  }
+  state.SetLabel(std::to_string(lanes) + " lanes");
+  state.counters["GFLOP/s"] =
+      benchmark::Counter(2.0 * lanes * chains * inner / 1e9, benchmark::Counter::kIsIterationInvariantRate);
+}
+
+BENCHMARK(BM_fma_peak)->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(BM_eigen_train)->ArgsProduct({{0, 1, 2, 3}, {128}})->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(BM_eigen_eval)->ArgsProduct({{0, 1, 2, 3}, {128}})->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(BM_eigen_eval500)->ArgsProduct({{0, 1, 2, 3}, {500}})->Unit(benchmark::kMillisecond)->UseRealTime();

@@ -2,7 +2,11 @@
 """pcnas (bench_paths) beside PyTorch (compare_pytorch.py) on the bench_paths fmnist paths, run
 alternately round by round so that other load on the machine falls on both alike. Prints per
 path the median images/s of each side over the rounds (PyTorch: its faster layout in each
-round) and the ratios pcnas / PyTorch, for training and evaluation.
+round) and the ratios pcnas / PyTorch, for training and evaluation, with the GFLOP/s of each (a
+training step counted as three forward passes). With --gemm, the machine's GEMM peak measured in
+the same run (torch.mm on 2048 x 2048 x 2048 with PyTorch's BLAS, the same threads). Each side's
+GFLOP/s is also given as a share of one core's multiply-add peak (bench_paths' BM_fma_peak, with
+pcnas' vector width, measured each round; with more threads, of threads x that peak).
 
   benchmarks/compare_paths.py BUILD/benchmarks/bench_paths [--threads 2] [--rounds 3] [--gemm]
 """
@@ -23,11 +27,14 @@ PATHS = {0: "smallest", 1: "largest", 2: "random", 3: "mixed"}
 
 def pcnas_run(binary: str, which: int, threads: int, min_time: float) -> dict:
     env = dict(os.environ, PCNAS_BENCH_THREADS=str(threads))
-    out = subprocess.run([binary, f"--benchmark_filter=^BM_eigen_(train|eval)/{which}/",
+    out = subprocess.run([binary, f"--benchmark_filter=^BM_eigen_(train|eval)/{which}/|^BM_fma_peak",
                           f"--benchmark_min_time={min_time}", "--benchmark_format=json"],
                          check=True, capture_output=True, text=True, env=env).stdout
     result = {}
     for b in json.loads(out)["benchmarks"]:
+        if b["name"].startswith("BM_fma_peak"):
+            result["fma_peak"] = b["GFLOP/s"]
+            continue
         kind = "train" if b["name"].startswith("BM_eigen_train") else "eval"
         result[kind] = b["images/s"]
         if ": " in b.get("label", ""):
@@ -58,7 +65,8 @@ def main() -> int:
     load = os.getloadavg()[0]
     print(f"{threads_note(args.threads)}; {args.rounds} alternating rounds; medians of images/s")
     print(f"{'path':10}{'pcnas train':>12}{'torch train':>12}{'ratio':>7}{'pcnas eval':>12}{'torch eval':>12}{'ratio':>7}"
-          f"{'pcnas GF/s':>11}{'torch GF/s':>11}  layouts")
+          f"{'GF/s train':>16}{'GF/s eval':>16}  layouts")
+    peaks, fma_peaks = [], []
     for which in [int(w) for w in args.paths.split(",")]:
         ours, theirs = [], []
         for _ in range(args.rounds):
@@ -70,11 +78,25 @@ def main() -> int:
         macs = theirs[-1]["macs"]
         layouts = ",".join(sorted({t["train_layout"] for t in theirs})) + "/" + ",".join(
             sorted({t["eval_layout"] for t in theirs}))
+        gflops = [6 * macs * pt / 1e9, 6 * macs * tt / 1e9, 2 * macs * pe / 1e9, 2 * macs * te / 1e9]
+        fma = statistics.median(o["fma_peak"] for o in ours if "fma_peak" in o) * args.threads
+        fma_peaks.append(fma)
         print(f"{PATHS[which]:10}{pt:12.1f}{tt:12.1f}{pt / tt:7.2f}{pe:12.1f}{te:12.1f}{pe / te:7.2f}"
-              f"{6 * macs * pt / 1e9:11.1f}{6 * macs * tt / 1e9:11.1f}  {layouts}   [{ours[-1]['arch']}]", flush=True)
+              f"{gflops[0]:8.0f}/{gflops[1]:<7.0f}{gflops[2]:8.0f}/{gflops[3]:<7.0f}  {layouts}   [{ours[-1]['arch']}]",
+              flush=True)
+        print(f"{'':10}of the multiply-add peak ({fma:.0f} GFLOP/s): pcnas train {gflops[0] / fma:.0%}, eval "
+              f"{gflops[2] / fma:.0%}; torch train {gflops[1] / fma:.0%}, eval {gflops[3] / fma:.0%}", flush=True)
         if args.gemm and theirs[-1].get("gemm"):
             shapes = "  ".join(f"{g['m']}x{g['k']}->{g['n']}: {g['gflops']:.0f}" for g in theirs[-1]["gemm"])
             print(f"{'':10}torch.mm GFLOP/s: {shapes}", flush=True)
+            peak = max(g["gflops"] for g in theirs[-1]["gemm"] if g["m"] == g["k"] == g["n"])
+            peaks.append(peak)
+            print(f"{'':10}of the GEMM peak ({peak:.0f} GFLOP/s): pcnas train {gflops[0] / peak:.0%}, eval "
+                  f"{gflops[2] / peak:.0%}; torch train {gflops[1] / peak:.0%}, eval {gflops[3] / peak:.0%}", flush=True)
+    print(f"multiply-add peak ({args.threads} thread(s), pcnas' vectors) over the run: "
+          f"{min(fma_peaks):.0f}-{max(fma_peaks):.0f} GFLOP/s")
+    if peaks:
+        print(f"GEMM peak (torch.mm 2048^3, {args.threads} thread(s)) over the run: {min(peaks):.0f}-{max(peaks):.0f} GFLOP/s")
     print(f"1-min load average {load:.2f} before, {os.getloadavg()[0]:.2f} after, {os.cpu_count()} CPUs")
     return 0
 

@@ -23,6 +23,10 @@ pcnas_cli_test(latency_build "wrote micro_table.json"
 set_tests_properties(cli.latency_build PROPERTIES FIXTURES_SETUP micro_table)
 pcnas_cli_test(latency_check "\"within_10\""
                latency fmnist_micro --table micro_table.json --validate 5 --repeats 3 --json)
+# The check measures 5 of the calibration sample beside the others and reports the table at the
+# machine's speed now, with the table as stored beside it.
+pcnas_cli_test(latency_check_speed "\"as_stored\":.*\"speed_ratio\":[0-9.]+.*\"speed_references\":\\[{\"arch\""
+               latency fmnist_micro --table micro_table.json --validate 3 --repeats 3 --json)
 pcnas_cli_test(latency_refuses_other_space "latency table is for space 'fmnist_micro', expected 'fmnist'"
                latency fmnist --table micro_table.json --validate 3)
 pcnas_cli_test(search_refuses_impossible_limit "no architecture meets 0.0001 ms; the smallest reachable value is"
@@ -32,7 +36,7 @@ pcnas_cli_test(latency_check_given_archs "k3e1 zero k3e1 zero +predicted +[0-9.]
                --repeats 3)
 pcnas_cli_test(latency_refuses_bad_arch "layer 1 .*.k9e9. is not a choice here; valid: k3e1 k3e3 k5e6 k7e6 zero"
                latency fmnist_micro --table micro_table.json --arch "k3e1 k9e9 k3e1 zero")
-set_tests_properties(cli.latency_check cli.latency_check_given_archs cli.latency_refuses_bad_arch
+set_tests_properties(cli.latency_check cli.latency_check_speed cli.latency_check_given_archs cli.latency_refuses_bad_arch
                      cli.latency_refuses_other_space cli.search_refuses_impossible_limit
                      PROPERTIES FIXTURES_REQUIRED micro_table)
 

@@ -17,6 +17,7 @@
 #include <pcnas/nn/machine_load.hpp>
 #endif
 
+#include <cmath>
 #include <cstdio>
 #include <fstream>
 #include <memory>
@@ -46,14 +47,25 @@ std::vector<std::string> arch_texts(const std::vector<std::vector<int>>& archs) 
 void print_check(const pcnas::nn::latency_check& c, const char* label) {
   if (c.uncalibrated) {
     print_summary("per-op sum (uncalibrated):", *c.uncalibrated);
-    print_summary("calibrated table:", c.summary);
+    print_summary(c.at_current_speed ? "calibrated table as stored:" : "calibrated table:", c.summary);
   } else {
     print_summary(label, c.summary);
   }
+  if (c.at_current_speed) {
+    char what[64];
+    std::snprintf(what, sizeof what, "table x %.3f (speed now):", *c.speed_ratio);
+    print_summary(what, *c.at_current_speed);
+  }
 }
 
+// The check's figures: those of the table at the machine's speed now when references were
+// measured (with the table as stored under "as_stored"), else those of the table as stored.
 nlohmann::json check_json(const pcnas::nn::latency_check& c) {
-  nlohmann::json j = pcnas::io::to_json(c.summary);
+  nlohmann::json j = pcnas::io::to_json(c.at_current_speed ? *c.at_current_speed : c.summary);
+  if (c.at_current_speed) {
+    j["as_stored"] = pcnas::io::to_json(c.summary);
+    j["speed_ratio"] = *c.speed_ratio;
+  }
   if (c.uncalibrated) j["uncalibrated"] = pcnas::io::to_json(*c.uncalibrated);
   j["median_measured_ms"] = c.median_measured();
   return j;
@@ -163,13 +175,23 @@ int check_model(latency_options o) {
   if (archs.empty())
     archs = pcnas::nn::sample_architectures<S>(static_cast<std::size_t>(o.validate), o.seed,
                                                std::span<const pcnas::space::architecture<S>>(rec.architectures));
+  // References: some of the calibration sample, whose times when the table was built are on record.
+  pcnas::nn::latency_reference<S> reference;
+  if (o.references > 0 && !rec.architectures.empty())
+    reference = pcnas::nn::pick_latency_reference<S>(std::span<const pcnas::space::architecture<S>>(rec.architectures),
+                                                     std::span<const double>(rec.measured),
+                                                     static_cast<std::size_t>(o.references));
   pcnas::search::progress_printer progress({.plain_interval_s = 10.0});
-  std::fprintf(stderr, "measuring %zu architectures of %s end to end at batch %d on %s\n", archs.size(),
+  std::fprintf(stderr, "measuring %zu architectures of %s end to end at batch %d on %s", archs.size(),
                std::string(S::name).c_str(), o.batch, b.name().c_str());
+  if (!reference.architectures.empty())
+    std::fprintf(stderr, ", with %zu of its calibration sample as speed references", reference.architectures.size());
+  std::fprintf(stderr, "\n");
   pcnas::nn::latency_check c;
   const auto run = measure([&](pcnas::nn::latency_progress& totals) {
     c = pcnas::nn::check_latency_model(b, net, ctx, model, std::span<const pcnas::space::architecture<S>>(archs),
-                                       timing(o, progress, "end-to-end rounds", totals), rec.uncalibrated);
+                                       timing(o, progress, "end-to-end rounds", totals), rec.uncalibrated,
+                                       reference);
   });
   run.report("end-to-end measurement");
 
@@ -179,6 +201,14 @@ int check_model(latency_options o) {
                  {"warmup", o.warmup}, {"seed", o.seed}, {"measurement", run.to_json()},
                  {"excluded_calibration_architectures", rec.architectures.size()}});
   if (rec.uncalibrated) result["calibration"] = rec.description;
+  if (c.speed_ratio) {
+    nlohmann::json refs = nlohmann::json::array();
+    for (std::size_t i = 0; i < reference.architectures.size(); ++i)
+      refs.push_back({{"arch", pcnas::space::to_string<S>(reference.architectures[i])},
+                      {"then_ms", reference.measured[i]},
+                      {"now_ms", c.reference_measured[i]}});
+    result["speed_references"] = refs;
+  }
   if (!o.roofline.empty()) result["roofline_assumptions"] = pcnas::cost::roofline_assumptions;
   if (!o.archs.empty()) {
     nlohmann::json each = nlohmann::json::array();
@@ -200,6 +230,11 @@ int check_model(latency_options o) {
                   pcnas::space::to_string<S>(archs[i]).c_str(), c.predicted[i], c.measured[i],
                   100 * (c.predicted[i] - c.measured[i]) / c.measured[i]);
   if (rec.uncalibrated) std::printf("  calibration: %s (left out of this sample)\n", rec.description.c_str());
+  if (c.speed_ratio)
+    std::printf("  speed: %zu architectures of the calibration sample ran %.1f %% %s than when the table was built "
+                "(median of now / then, %.3f)\n",
+                reference.architectures.size(), 100 * std::abs(*c.speed_ratio - 1),
+                *c.speed_ratio >= 1 ? "slower" : "faster", *c.speed_ratio);
   if (!rec.uncalibrated && !o.roofline.empty()) std::printf("  assumptions: %s\n", pcnas::cost::roofline_assumptions);
   print_check(c, table ? "table:" : "roofline model:");
   return 0;

@@ -35,6 +35,7 @@ struct latency_options {
   std::string table;
   std::string roofline;
   int validate = 0;  // architectures to check; 0 with validate_given is an error
+  int references = 5;  // of the calibration sample, measured again beside a check
   std::vector<std::string> archs;  // given architectures to check instead of sampled ones
   std::uint64_t seed = 1;
   bool json = false;
@@ -186,7 +187,12 @@ inline latency_given add_latency_options(CLI::App& app, latency_options& o) {
       "          Measures K architectures drawn uniformly (leaving out the calibration sample) at the table's batch,\n"
       "          threads and repeats, now, and reports RMSPE, the share within 5 % and 10 %, and the mean bias of\n"
       "          the stored table and of its plain per-op sums. --arch A (repeatable) checks given architectures instead\n"
-      "          and prints each one's predicted and measured latency.\n"
+      "          and prints each one's predicted and measured latency. --references R (default 5) of the table's\n"
+      "          calibration sample run in the same rounds: how much slower they run now than when the table was built\n"
+      "          is the machine's speed ratio (a shared machine's speed wanders by tens of percent over minutes), and\n"
+      "          the headline figures - and --json's rmspe, within_5, within_10, mean_bias - are those of the table\n"
+      "          scaled by it; the table as stored is reported beside them ('as_stored'). --references 0 checks the\n"
+      "          table as stored alone.\n"
       "Roofline: pcnas latency fmnist --roofline cpu_2core_avx2 --validate 100 --threads 2\n"
       "          The same check for the device-free roofline model (cpu_2core_avx2 or h200_fp32).\n"
       "Measurements during which one of our threads was switched out are retried (--retries); how many were, and\n"
@@ -218,6 +224,11 @@ inline latency_given add_latency_options(CLI::App& app, latency_options& o) {
                            ->check(whole_number(0, 1000000));
   cmd->add_option("--arch", o.archs,
                   "Check these architectures instead of sampled ones (repeat the option; one token per layer)");
+  cmd->add_option("--references", o.references,
+                  "Architectures of the table's calibration sample measured again beside a check, to scale the table "
+                  "to the machine's speed now (0: check it as stored)")
+      ->check(whole_number(0, 1000))
+      ->capture_default_str();
   cmd->add_option("--seed", o.seed, "Seed of the sampled architectures")
       ->check(whole_number(0, UINT64_MAX))
       ->capture_default_str();

@@ -3,6 +3,7 @@
 #include <doctest/doctest.h>
 
 #include <pcnas/json/latency_table.hpp>
+#include <pcnas/space/presets.hpp>
 
 #include <cmath>
 #include <fstream>
@@ -129,5 +130,40 @@ TEST_CASE("latency table: bad files are refused with the path and the reason") {
     CHECK_THROWS_WITH_AS(pcnas::io::load_latency_table(file, "fmnist_micro", choices),
                          doctest::Contains("layer 1 has choices [k3e1 k3e3 k5e6 k7e6 zero], expected [k3e1 k3e3 k5e6 k7e6 k9e9]"),
                          std::runtime_error);
+  }
+}
+
+TEST_CASE("latency table: the calibration record gives its sample and their times, and refuses torn ones") {
+  pcnas_test::temp_dir dir("lt_calibration");
+  const auto file = dir / "table.json";
+  using micro = pcnas::presets::fmnist_micro;
+  auto t = example();
+  t.choices = pcnas::space::choice_name_table<micro>();
+  t.model.per_layer.clear();
+  for (const auto& names : t.choices) t.model.per_layer.emplace_back(names.size(), 0.01);
+  pcnas::cost::latency_calibration cal;
+  cal.method = "scale";
+  cal.fit = {.a = 1.1, .b = 0.0};
+  cal.uncalibrated = t.model;
+  auto doc = pcnas::io::latency_table_to_json(t);
+  doc["calibration"] = pcnas::io::calibration_to_json(cal, 3, {"k3e1 zero k3e1 zero", "k7e6 k7e6 k7e6 k7e6"});
+  doc["calibration"]["measured"] = {0.5, 1.5};
+  write_text(file, doc.dump());
+  const auto rec = pcnas::io::read_calibration_record<micro>(file, t);
+  CHECK(rec.architectures.size() == 2);
+  CHECK(rec.measured == std::vector<double>{0.5, 1.5});
+
+  SUBCASE("one time short") {
+    doc["calibration"]["measured"] = {0.5};
+    write_text(file, doc.dump());
+    CHECK_THROWS_WITH_AS(pcnas::io::read_calibration_record<micro>(file, t),
+                         doctest::Contains("calibration.measured must have one time per architecture (2)"),
+                         std::runtime_error);
+  }
+  SUBCASE("a time of zero") {
+    doc["calibration"]["measured"] = {0.5, 0.0};
+    write_text(file, doc.dump());
+    CHECK_THROWS_WITH_AS(pcnas::io::read_calibration_record<micro>(file, t),
+                         doctest::Contains("calibration.measured[1] must be a positive time in ms"), std::runtime_error);
   }
 }

@@ -158,6 +158,65 @@ TEST_CASE("a backend's own clock times the table and its device name is recorded
   for (double t : profile.end_to_end) CHECK(t == 0.25);
 }
 
+// The same clock, but saying 0.25 · slowdown ms: a machine whose speed moved since a table was built.
+struct drifting : clocked {
+  double slowdown = 1.0;
+  double elapsed_ms(token t) { return clocked::elapsed_ms(t) * slowdown; }
+};
+
+TEST_CASE("references measured beside a check scale the table to the machine's speed now") {
+  drifting b;
+  b.slowdown = 1.25;
+  nn::supernet<drifting, micro> net(b, {.seed = 0});
+  nn::context<drifting> ctx(b);
+  // A table that predicts 0.25 ms for every architecture: right at the speed of its build.
+  cost::additive_cost_model model{.name = "latency", .unit = "ms", .fixed = 0.25, .per_layer = {}};
+  for (auto n : micro::num_choices) model.per_layer.emplace_back(n, 0.0);
+  const auto sample = nn::sample_architectures<micro>(9, 4);
+  const std::vector<double> then{0.1, 0.9, 0.2, 0.8, 0.25, 0.7, 0.3, 0.6, 0.25};
+  const auto ref = nn::pick_latency_reference<micro>(std::span<const space::architecture<micro>>(sample), then, 3);
+  // The quantiles 1/6, 1/2 and 5/6 of the measured times (sorted positions 1, 4 and 7 of 9): 0.2,
+  // 0.3 and 0.8.
+  REQUIRE(ref.architectures.size() == 3);
+  CHECK(ref.measured == std::vector<double>{0.2, 0.3, 0.8});
+  CHECK(ref.architectures[0] == sample[2]);
+  CHECK(ref.architectures[2] == sample[3]);
+
+  // References that took 0.25 ms when the table was built, as every architecture did, and take
+  // 0.3125 ms now: the machine is 1.25 times slower.
+  const nn::latency_reference<micro> slow{.architectures = ref.architectures, .measured = {0.25, 0.25, 0.25}};
+  const auto archs = nn::sample_architectures<micro>(4, 7, std::span<const space::architecture<micro>>(sample));
+  const auto c = nn::check_latency_model(b, net, ctx, model, std::span<const space::architecture<micro>>(archs), quick(),
+                                         std::nullopt, slow);
+  REQUIRE(c.measured.size() == 4);
+  CHECK(c.reference_measured == std::vector<double>(3, 0.3125));
+  REQUIRE(c.speed_ratio);
+  CHECK(*c.speed_ratio == doctest::Approx(1.25));
+  // As stored the table is 20 % low on every architecture; scaled, exact.
+  CHECK(c.summary.within_10 == 0.0);
+  CHECK(c.summary.mean_bias == doctest::Approx(-0.2));
+  REQUIRE(c.at_current_speed);
+  CHECK(c.at_current_speed->within_10 == 1.0);
+  CHECK(c.at_current_speed->mean_bias == doctest::Approx(0.0));
+  CHECK(c.at_current_speed->rmspe == doctest::Approx(0.0));
+  // Every architecture, references included, was measured in each round.
+  CHECK(b.started == static_cast<int>(archs.size() + 3) * (quick().warmup + quick().repeats));
+
+  // Without references the check is the table as stored.
+  const auto plain = nn::check_latency_model(b, net, ctx, model, std::span<const space::architecture<micro>>(archs), quick());
+  CHECK(!plain.speed_ratio);
+  CHECK(!plain.at_current_speed);
+  CHECK(plain.summary.mean_bias == doctest::Approx(-0.2));
+
+  const nn::latency_reference<micro> torn{.architectures = ref.architectures, .measured = {0.2}};
+  CHECK_THROWS_WITH_AS(nn::check_latency_model(b, net, ctx, model, std::span<const space::architecture<micro>>(archs),
+                                               quick(), std::nullopt, torn),
+                       doctest::Contains("3 reference architectures but 1 times"), std::invalid_argument);
+  CHECK_THROWS_WITH_AS(nn::pick_latency_reference<micro>(std::span<const space::architecture<micro>>(sample),
+                                                         std::vector<double>{1.0}, 3),
+                       doctest::Contains("9 architectures but 1 times"), std::invalid_argument);
+}
+
 // A network of the user's own that can only run a whole path: enough for end-to-end latencies,
 // not for a per-op table.
 struct path_only {

@@ -99,3 +99,15 @@ TEST_CASE("prediction summary and linear calibration") {
   CHECK_THROWS_WITH_AS(summarize_predictions(std::vector<double>{1}, std::vector<double>{0}),
                        doctest::Contains("finite positive measurement"), std::invalid_argument);
 }
+
+TEST_CASE("the speed ratio is the median of now / then over the references") {
+  // Three references slowed down by 20 %, one by 50 % (an outlier the median ignores).
+  const std::vector<double> then{1.0, 2.0, 4.0, 5.0}, now{1.2, 2.4, 6.0, 6.0};
+  CHECK(speed_ratio(then, now) == doctest::Approx(1.2));
+  CHECK(speed_ratio(std::vector<double>{2.0}, std::vector<double>{1.0}) == doctest::Approx(0.5));
+  CHECK_THROWS_WITH_AS(speed_ratio(std::vector<double>{1.0, 2.0}, std::vector<double>{1.0}),
+                       doctest::Contains("2 predictions but 1 measurements"), std::invalid_argument);
+  CHECK_THROWS_WITH_AS(speed_ratio(std::vector<double>{0.0}, std::vector<double>{1.0}),
+                       doctest::Contains("reference 0 needs a positive time then"), std::invalid_argument);
+  CHECK_THROWS_AS(speed_ratio(std::vector<double>{}, std::vector<double>{}), std::invalid_argument);
+}

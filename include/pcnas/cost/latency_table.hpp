@@ -152,6 +152,22 @@ inline prediction_summary summarize_predictions(std::span<const double> predicte
   return s;
 }
 
+// How much slower the machine runs the same architectures now than when they were measured
+// before: the median over them of now / then (1: the same speed). A shared machine's speed
+// wanders by tens of percent over minutes (other tenants' load on the shared caches and the
+// clock), uniformly enough across architectures that a few measured at both times say how a
+// table's times carry over to now.
+inline double speed_ratio(std::span<const double> then_ms, std::span<const double> now_ms) {
+  detail::check_pairs(then_ms, now_ms, 1, "speed_ratio");
+  std::vector<double> ratios;
+  for (std::size_t i = 0; i < then_ms.size(); ++i) {
+    if (!(then_ms[i] > 0.0))
+      throw std::invalid_argument("speed_ratio: reference " + std::to_string(i) + " needs a positive time then");
+    ratios.push_back(now_ms[i] / then_ms[i]);
+  }
+  return median(std::move(ratios));
+}
+
 // measured ≈ a · predicted + b, by least squares. A table measured op by op misses the fusion
 // and caching of a whole network; a linear correction fitted on a few end-to-end runs is the
 // usual fix, and stays additive: a · (fixed + Σ t) + b = (a · fixed + b) + Σ a · t.

@@ -165,6 +165,7 @@ inline nlohmann::json calibration_to_json(const cost::latency_calibration& cal, 
 template <class S>
 struct calibration_record {
   std::vector<space::architecture<S>> architectures;
+  std::vector<double> measured;  // their end-to-end medians when the table was built, ms
   std::optional<cost::additive_cost_model> uncalibrated;
   std::string description;  // "affine: measured = a * (per-op sum) + b ms, chosen on N architectures"
 };
@@ -183,6 +184,14 @@ calibration_record<S> read_calibration_record(const std::filesystem::path& path,
     } catch (const space::arch_error& e) {
       archs[i].fail(std::string("is not an architecture of this space: ") + e.what());
     }
+  }
+  const auto measured = cal["measured"];
+  if (measured.array_size() != rec.architectures.size())
+    measured.fail("must have one time per architecture (" + std::to_string(rec.architectures.size()) + ")");
+  for (std::size_t i = 0; i < rec.architectures.size(); ++i) {
+    const double t = measured[i].number();
+    if (!(t > 0.0)) measured[i].fail("must be a positive time in ms");
+    rec.measured.push_back(t);
   }
   cost::additive_cost_model raw = table.model;
   const auto un = cal["uncalibrated"];

@@ -595,8 +595,43 @@ struct latency_check {
   std::vector<double> predicted;                      // by the model checked
   cost::prediction_summary summary;
   std::optional<cost::prediction_summary> uncalibrated;  // the plain per-op sums, when calibrated
+  // With reference architectures (latency_reference): the machine's speed now against the
+  // table's (cost::speed_ratio, > 1 when slower now), their times now, and the predictions
+  // scaled by it, checked on the same measurements.
+  std::optional<double> speed_ratio;
+  std::vector<double> reference_measured;
+  std::optional<cost::prediction_summary> at_current_speed;
   double median_measured() const { return cost::median(measured); }
 };
+
+// Architectures a table's times were measured with, and their end-to-end medians then: measured
+// again beside a check, they tell how the machine's speed has moved since (cost::speed_ratio).
+template <class Space>
+struct latency_reference {
+  std::vector<space::architecture<Space>> architectures;
+  std::vector<double> measured;  // ms, when the table was built
+};
+
+// `count` of a calibration sample as references, spread over its range: the architectures at the
+// quantiles (i + 1/2) / count of its measured times.
+template <class Space>
+latency_reference<Space> pick_latency_reference(std::span<const space::architecture<Space>> sample,
+                                                std::span<const double> measured, std::size_t count = 5) {
+  if (sample.size() != measured.size())
+    throw std::invalid_argument("pick_latency_reference: " + std::to_string(sample.size()) + " architectures but " +
+                                std::to_string(measured.size()) + " times");
+  std::vector<std::size_t> order(sample.size());
+  for (std::size_t i = 0; i < order.size(); ++i) order[i] = i;
+  std::stable_sort(order.begin(), order.end(), [&](std::size_t x, std::size_t y) { return measured[x] < measured[y]; });
+  latency_reference<Space> ref;
+  count = std::min(count, sample.size());
+  for (std::size_t i = 0; i < count; ++i) {
+    const std::size_t at = order[(2 * i + 1) * order.size() / (2 * count)];
+    ref.architectures.push_back(sample[at]);
+    ref.measured.push_back(measured[at]);
+  }
+  return ref;
+}
 
 struct built_latency_table {
   cost::latency_table table;
@@ -644,14 +679,25 @@ built_latency_table build_latency_table(B& b, Net& net, context<B>& ctx, const l
 }
 
 // A model (a table, calibrated or not, or a device-free one) checked against `archs` measured
-// end to end now; `uncalibrated`, when given, is checked on the same measurements.
+// end to end now; `uncalibrated`, when given, is checked on the same measurements. With a
+// `reference`, its architectures are measured in the same rounds, and the predictions scaled by
+// the machine's speed ratio since are checked too (latency_check::at_current_speed).
 template <class B, class Net, class Space = typename Net::space_type>
   requires path_network<Net, B>
 latency_check check_latency_model(B& b, Net& net, context<B>& ctx, const cost::additive_cost_model& model,
                                   std::span<const space::architecture<Space>> archs, const latency_profile_options& o,
-                                  const std::optional<cost::additive_cost_model>& uncalibrated = std::nullopt) {
+                                  const std::optional<cost::additive_cost_model>& uncalibrated = std::nullopt,
+                                  const latency_reference<Space>& reference = {}) {
+  if (reference.architectures.size() != reference.measured.size())
+    throw std::invalid_argument("check_latency_model: " + std::to_string(reference.architectures.size()) +
+                                " reference architectures but " + std::to_string(reference.measured.size()) +
+                                " times");
   latency_check c;
-  c.measured = measure_latencies(b, net, ctx, archs, o);
+  std::vector<space::architecture<Space>> all(archs.begin(), archs.end());
+  all.insert(all.end(), reference.architectures.begin(), reference.architectures.end());
+  c.measured = measure_latencies(b, net, ctx, std::span<const space::architecture<Space>>(all), o);
+  c.reference_measured.assign(c.measured.begin() + static_cast<std::ptrdiff_t>(archs.size()), c.measured.end());
+  c.measured.resize(archs.size());
   std::vector<double> plain;
   for (const auto& a : archs) {
     c.architectures.emplace_back(a.begin(), a.end());
@@ -660,6 +706,12 @@ latency_check check_latency_model(B& b, Net& net, context<B>& ctx, const cost::a
   }
   c.summary = cost::summarize_predictions(c.predicted, c.measured);
   if (uncalibrated) c.uncalibrated = cost::summarize_predictions(plain, c.measured);
+  if (!reference.architectures.empty()) {
+    c.speed_ratio = cost::speed_ratio(reference.measured, c.reference_measured);
+    std::vector<double> scaled(c.predicted);
+    for (double& p : scaled) p *= *c.speed_ratio;
+    c.at_current_speed = cost::summarize_predictions(scaled, c.measured);
+  }
   return c;
 }
 
