@@ -234,7 +234,7 @@ inline latency_given add_latency_options(CLI::App& app, latency_options& o) {
       ->capture_default_str();
   cmd->add_flag("--json", o.json,
                 "Print JSON: the table (with its 'check' when built with --validate), or the check's rmspe, within_5, "
-                "within_10, mean_bias");
+                "within_10, mean_bias (of the table at the machine's speed now; 'as_stored' beside them)");
   return {batch, threads, repeats, warmup, validate_opt};
 }
 

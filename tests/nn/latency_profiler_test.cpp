@@ -186,8 +186,8 @@ TEST_CASE("references measured beside a check scale the table to the machine's s
   // 0.3125 ms now: the machine is 1.25 times slower.
   const nn::latency_reference<micro> slow{.architectures = ref.architectures, .measured = {0.25, 0.25, 0.25}};
   const auto archs = nn::sample_architectures<micro>(4, 7, std::span<const space::architecture<micro>>(sample));
-  const auto c = nn::check_latency_model(b, net, ctx, model, std::span<const space::architecture<micro>>(archs), quick(),
-                                         std::nullopt, slow);
+  const std::span<const space::architecture<micro>> checked(archs);
+  const auto c = nn::check_latency_model(b, net, ctx, model, checked, quick(), std::nullopt, slow);
   REQUIRE(c.measured.size() == 4);
   CHECK(c.reference_measured == std::vector<double>(3, 0.3125));
   REQUIRE(c.speed_ratio);
@@ -203,14 +203,13 @@ TEST_CASE("references measured beside a check scale the table to the machine's s
   CHECK(b.started == static_cast<int>(archs.size() + 3) * (quick().warmup + quick().repeats));
 
   // Without references the check is the table as stored.
-  const auto plain = nn::check_latency_model(b, net, ctx, model, std::span<const space::architecture<micro>>(archs), quick());
+  const auto plain = nn::check_latency_model(b, net, ctx, model, checked, quick());
   CHECK(!plain.speed_ratio);
   CHECK(!plain.at_current_speed);
   CHECK(plain.summary.mean_bias == doctest::Approx(-0.2));
 
   const nn::latency_reference<micro> torn{.architectures = ref.architectures, .measured = {0.2}};
-  CHECK_THROWS_WITH_AS(nn::check_latency_model(b, net, ctx, model, std::span<const space::architecture<micro>>(archs),
-                                               quick(), std::nullopt, torn),
+  CHECK_THROWS_WITH_AS(nn::check_latency_model(b, net, ctx, model, checked, quick(), std::nullopt, torn),
                        doctest::Contains("3 reference architectures but 1 times"), std::invalid_argument);
   CHECK_THROWS_WITH_AS(nn::pick_latency_reference<micro>(std::span<const space::architecture<micro>>(sample),
                                                          std::vector<double>{1.0}, 3),

@@ -203,7 +203,7 @@ struct conv_plane_rows {
                   float* out, index C, int valid, vfloat sc = vfloat{}, vfloat sh = vfloat{}) {
     const auto post = [&](vfloat v) { return BnRelu6 ? vbn_relu6(v, sc, sh) : v; };
     const index W = Wp - 2 * pad;
-    // The column masks assume the forward's padding, K/2 (the data gradient's is K − 1 − K/2).
+    // The column masks are compiled for a border of KT/2 columns on either side.
     const bool masks = KT > 0 && pad == KT / 2;
     for (index oh = 0; oh < Ho; ++oh) {
       const float* xrow = xp + oh * S * Wp * lanes;

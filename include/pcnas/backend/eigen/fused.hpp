@@ -353,8 +353,8 @@ inline void mbconv_forward_eval(int threads, scratch& ws, const mbconv_desc& d, 
             const index c0 = cb * lanes;
             pack_blocks(src, 0, d.in.h, d.in.w, Ch, cb, cb + 1, p, xp, tr);
             conv_plane_bn_relu6<KT, ST>(xp, Wp, wpk + cb * K * K * lanes, static_cast<int>(K), static_cast<int>(S),
-                                        p, d.in.h, hout.h, hout.w, out + c0, Ch, block_lanes(Ch, c0), vload(sc2.data() + c0),
-                                        vload(sh2.data() + c0));
+                                        p, d.in.h, hout.h, hout.w, out + c0, Ch, block_lanes(Ch, c0),
+                                        vload(sc2.data() + c0), vload(sh2.data() + c0));
           }
         };
         if (d.expands()) {
