@@ -64,11 +64,17 @@ int search(const search_options& o) {
   // the data are known to load).
   const fs::path table_file = o.table.empty() ? out / "latency_table.json" : fs::path(o.table);
   cost::latency_table table;
+  // Architectures of the table's calibration sample, timed beside the result at the end (the
+  // limit is on the table's scale; the machine may run slower or faster now than then).
+  nn::latency_reference<S> reference;
   const bool have_table = fs::exists(table_file);
   if (!o.table.empty() && !have_table) throw usage_error("--table " + o.table + ": no such file");
   if (have_table) {
     try {
       table = io::load_latency_table(table_file, S::name, space::choice_name_table<S>());
+      const auto rec = io::read_calibration_record<S>(table_file, table);
+      reference = nn::pick_latency_reference<S>(std::span<const space::architecture<S>>(rec.architectures),
+                                                std::span<const double>(rec.measured));
     } catch (const std::runtime_error& e) {
       throw usage_error(std::string(o.table.empty() ? "" : "--table: ") + e.what());
     }
@@ -165,11 +171,17 @@ int search(const search_options& o) {
                                        .weights = out / "weights.bin",
                                        .checkpoint = out / "retrain_checkpoint.bin",
                                        .resume = o.resume});
-  const double measured_ms =
-      nn::measure_latency(b, timing_net, timing_ctx, arch,
-                          {.batch = static_cast<int>(table.provenance.batch), .repeats = static_cast<int>(budget.latency_repeats)});
+  std::vector<space::architecture<S>> timed{arch};
+  timed.insert(timed.end(), reference.architectures.begin(), reference.architectures.end());
+  const auto times = nn::measure_latencies(
+      b, timing_net, timing_ctx, std::span<const space::architecture<S>>(timed),
+      {.batch = static_cast<int>(table.provenance.batch), .repeats = static_cast<int>(budget.latency_repeats)});
+  std::optional<double> speed_ratio;
+  if (!reference.architectures.empty())
+    speed_ratio = cost::speed_ratio(reference.measured, std::span<const double>(times).subspan(1));
   report_search<S>({.options = o, .budget = budget, .arch = arch, .found = found, .limit = limit, .table = table,
-                    .table_file = table_file, .measured_ms = measured_ms, .retrained = retrained,
+                    .table_file = table_file, .measured_ms = times.front(), .speed_ratio = speed_ratio,
+                    .retrained = retrained,
                     .search_seconds = search_seconds, .total_seconds = seconds_since(t_start), .backend = b.name()});
   return 0;
 }
